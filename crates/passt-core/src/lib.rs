@@ -1,0 +1,18 @@
+//! passt-core: the engine of passt-ts, with no Node-API in it.
+//!
+//! Data flows one way through these modules: a backend delivers guest
+//! frames, `wire` parses them into typed views, services (ARP, DHCP, NDP,
+//! DHCPv6) answer the guest themselves and flows carry L4 traffic over host
+//! sockets; replies travel back the same way. Lower modules never import
+//! upper ones: `wire` imports nothing, `engine` imports everything.
+//!
+//! Module map:
+//! - `wire`   typed views over byte slices, parse/emit, checksums (no I/O)
+//! - `engine` the epoll loop, typed tokens, the 20 ms timer, start/stop
+//! - `sys`    every raw system call wrapper (the only `unsafe` code)
+
+#![deny(unsafe_code)]
+
+pub mod engine;
+mod sys;
+pub mod wire;
