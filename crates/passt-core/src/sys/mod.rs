@@ -1,0 +1,2 @@
+//! System calls: being written.
+#![allow(unsafe_code)]
