@@ -1,2 +1,23 @@
-//! System calls: being written.
+//! Every system call the engine makes goes through this module: it is the
+//! only place with `unsafe` code. Each wrapper owns its file descriptor as
+//! an `OwnedFd`, so dropping the wrapper closes it; the engine relies on
+//! that to leave no descriptor behind when it stops.
 #![allow(unsafe_code)]
+
+mod epoll;
+mod eventfd;
+mod timerfd;
+
+pub use epoll::{Epoll, Events};
+pub use eventfd::EventFd;
+pub use timerfd::IntervalTimer;
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// Takes ownership of a descriptor a nix call just returned.
+fn owned(result: nix::Result<RawFd>) -> io::Result<OwnedFd> {
+    let fd = result.map_err(io::Error::from)?;
+    // SAFETY: the call succeeded, so `fd` is a new descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

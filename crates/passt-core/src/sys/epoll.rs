@@ -1,0 +1,78 @@
+//! epoll instance. Registrations carry a caller-chosen u64 (the engine's
+//! packed token), so an event never needs a syscall to be classified.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::epoll::{
+    epoll_create1, epoll_ctl, epoll_wait, EpollCreateFlags, EpollEvent, EpollFlags, EpollOp,
+};
+
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    pub fn new() -> io::Result<Self> {
+        Ok(Epoll {
+            fd: super::owned(epoll_create1(EpollCreateFlags::EPOLL_CLOEXEC))?,
+        })
+    }
+
+    /// Registers `fd` for readability, tagged with `data`.
+    pub fn add_readable(&self, fd: impl AsFd, data: u64) -> io::Result<()> {
+        let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, data);
+        epoll_ctl(
+            self.fd.as_raw_fd(),
+            EpollOp::EpollCtlAdd,
+            fd.as_fd().as_raw_fd(),
+            &mut ev,
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Waits for events; `None` blocks indefinitely. An interrupted wait
+    /// returns no events rather than an error: the loop just goes round.
+    pub fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as isize);
+        events.len = 0;
+        match epoll_wait(self.fd.as_raw_fd(), &mut events.buf, ms) {
+            Ok(n) => {
+                events.len = n;
+                Ok(())
+            }
+            Err(Errno::EINTR) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A reusable buffer of ready events, allocated once.
+pub struct Events {
+    buf: Vec<EpollEvent>,
+    len: usize,
+}
+
+impl Events {
+    pub fn with_capacity(n: usize) -> Self {
+        Events {
+            buf: vec![EpollEvent::empty(); n.max(1)],
+            len: 0,
+        }
+    }
+
+    /// (data, readable, writable, error-or-hangup) for each ready event.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, bool, bool, bool)> + '_ {
+        self.buf[..self.len].iter().map(|e| {
+            let f = e.events();
+            (
+                e.data(),
+                f.contains(EpollFlags::EPOLLIN),
+                f.contains(EpollFlags::EPOLLOUT),
+                f.intersects(EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP),
+            )
+        })
+    }
+}
