@@ -13,10 +13,17 @@
 //!   never run it. `on_reply` runs on the JS thread (or the thread that
 //!   tears the function down): it must be quick and must not block, e.g.
 //!   push to a channel and signal an eventfd.
+//! - No Node-API call touches a function Node has finalized. Node frees a
+//!   threadsafe function when its environment is torn down (a worker
+//!   exits) even if our threads still hold it, and Node 20 does not guard
+//!   against later calls. So every call and the release happen under
+//!   `Guard`'s lock, and the finalizer Node runs on teardown takes the same
+//!   lock and marks the function dead before Node frees it.
 #![allow(unsafe_code)]
 
 use std::os::raw::c_void;
 use std::ptr;
+use std::sync::{Arc, Mutex};
 
 use crate::napi::{callback, Env, NapiResult};
 use crate::napi_sys::*;
@@ -30,25 +37,36 @@ struct Call {
     on_reply: OnReply,
 }
 
+/// The Node-API handle, or `None` once Node has finalized it.
+struct Guard(Mutex<Option<RawTsfn>>);
+
+struct RawTsfn(napi_threadsafe_function);
+
+// SAFETY: Node-API threadsafe functions are made to be called and released
+// from any thread; the handle is an opaque pointer owned by Node, and the
+// Guard's lock keeps it from being used after Node frees it.
+unsafe impl Send for RawTsfn {}
+
 /// A JS function callable from any thread. Dropping it releases the
 /// underlying Node-API function; JS then finalizes it once its queue is
 /// empty.
 pub struct ThreadsafeFunction {
-    raw: napi_threadsafe_function,
+    guard: Arc<Guard>,
 }
-
-// SAFETY: Node-API threadsafe functions are made to be called and released
-// from any thread; the handle is an opaque pointer owned by Node.
-unsafe impl Send for ThreadsafeFunction {}
-// SAFETY: as above; napi_call_threadsafe_function is thread-safe.
-unsafe impl Sync for ThreadsafeFunction {}
 
 impl ThreadsafeFunction {
     /// Wraps `func`. It keeps the Node event loop alive until dropped.
     pub fn new(env: Env, func: napi_value, name: &str) -> NapiResult<Self> {
         let name = env.string(name)?;
+        let guard = Arc::new(Guard(Mutex::new(None)));
+        let finalize_data = Arc::into_raw(Arc::clone(&guard)).cast_mut();
+        // Held until the handle is stored: a finalizer cannot run before.
+        let mut slot = guard
+            .0
+            .lock()
+            .map_err(|_| "threadsafe function lock poisoned")?;
         let mut raw = ptr::null_mut();
-        // SAFETY: valid env and handles; no finalizer data; call_js is ours.
+        // SAFETY: valid env and handles; the finalizer owns one Arc count.
         let status = unsafe {
             napi_create_threadsafe_function(
                 env.0,
@@ -57,27 +75,35 @@ impl ThreadsafeFunction {
                 name,
                 0,
                 1,
-                ptr::null_mut(),
-                None,
+                finalize_data.cast(),
+                Some(finalized),
                 ptr::null_mut(),
                 Some(call_js),
                 &mut raw,
             )
         };
         if status != NAPI_OK {
+            // SAFETY: no function was created, so its finalizer never runs.
+            drop(unsafe { Arc::from_raw(finalize_data) });
             return Err(format!(
                 "napi_create_threadsafe_function failed (napi_status {status})"
             ));
         }
-        Ok(ThreadsafeFunction { raw })
+        *slot = Some(RawTsfn(raw));
+        drop(slot);
+        Ok(ThreadsafeFunction { guard })
     }
 
     /// Queues a call of the JS function with `arg`; returns at once.
     pub fn call(&self, arg: Value, on_reply: OnReply) {
         let data = Box::into_raw(Box::new(Call { arg, on_reply }));
-        // SAFETY: `raw` is live until drop; `data` is handed to call_js.
-        let status =
-            unsafe { napi_call_threadsafe_function(self.raw, data.cast(), NAPI_TSFN_NONBLOCKING) };
+        let status = match self.guard.0.lock().as_deref() {
+            // SAFETY: the lock keeps `raw` alive; `data` is handed to call_js.
+            Ok(Some(raw)) => unsafe {
+                napi_call_threadsafe_function(raw.0, data.cast(), NAPI_TSFN_NONBLOCKING)
+            },
+            _ => NAPI_CLOSING,
+        };
         if status != NAPI_OK {
             // Not queued, so call_js will never see it: answer here.
             // SAFETY: we still own `data`.
@@ -94,9 +120,20 @@ impl ThreadsafeFunction {
 
 impl Drop for ThreadsafeFunction {
     fn drop(&mut self) {
-        // SAFETY: releases the one reference this handle holds.
-        unsafe { napi_release_threadsafe_function(self.raw, NAPI_TSFN_RELEASE) };
+        if let Ok(Some(raw)) = self.guard.0.lock().as_deref() {
+            // SAFETY: the lock keeps `raw` alive; we release our one reference.
+            unsafe { napi_release_threadsafe_function(raw.0, NAPI_TSFN_RELEASE) };
+        }
     }
+}
+
+/// Node's finalizer for the function (after our release, or on teardown).
+unsafe extern "C" fn finalized(_env: napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the Arc count handed over in `new`, given back once.
+    let guard = unsafe { Arc::from_raw(data.cast_const().cast::<Guard>()) };
+    if let Ok(mut raw) = guard.0.lock() {
+        *raw = None;
+    };
 }
 
 /// Runs on the JS thread for each queued call.
