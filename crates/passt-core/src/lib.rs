@@ -7,12 +7,14 @@
 //! upper ones: `wire` imports nothing, `engine` imports everything.
 //!
 //! Module map:
+//! - `backend` frame sources: qemu stream framing (tap comes with pasta)
 //! - `wire`   typed views over byte slices, parse/emit, checksums (no I/O)
 //! - `engine` the epoll loop, typed tokens, the 20 ms timer, start/stop
 //! - `sys`    every raw system call wrapper (the only `unsafe` code)
 
 #![deny(unsafe_code)]
 
+pub mod backend;
 pub mod engine;
 mod sys;
 pub mod wire;
