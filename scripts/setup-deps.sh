@@ -35,6 +35,18 @@ if ((${#missing[@]})); then
   echo "setup-deps: installed ${missing[*]}"
 fi
 
+# pasta opens /dev/net/tun as an ordinary user, inside its namespaces. udev
+# makes it 0666 on a standard system; machines without udev leave it 0600,
+# which no unprivileged namespace can open.
+if [[ -c /dev/net/tun && $(stat -c %a /dev/net/tun) != 666 ]]; then
+  if [[ $(id -u) -eq 0 ]]; then
+    chmod 0666 /dev/net/tun
+    echo "setup-deps: /dev/net/tun made 0666 (as udev does)"
+  else
+    echo "setup-deps: /dev/net/tun is not world-accessible; pasta needs it (as root: chmod 0666 /dev/net/tun)" >&2
+  fi
+fi
+
 for tool in cargo rustc node npm; do
   if ! command -v "$tool" >/dev/null; then
     echo "setup-deps: '$tool' not found: install a Rust toolchain (rustup) and Node.js >= 20.17" >&2

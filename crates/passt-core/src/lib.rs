@@ -10,11 +10,14 @@
 //! - `backend` frame sources: qemu stream framing (tap comes with pasta)
 //! - `wire`   typed views over byte slices, parse/emit, checksums (no I/O)
 //! - `engine` the epoll loop, typed tokens, the 20 ms timer, start/stop
+//! - `netns`  the namespace agent protocol (pasta), `nsagent` its program
 //! - `sys`    every raw system call wrapper (the only `unsafe` code)
 
 #![deny(unsafe_code)]
 
 pub mod backend;
 pub mod engine;
+pub mod netns;
+pub mod nsagent;
 mod sys;
 pub mod wire;

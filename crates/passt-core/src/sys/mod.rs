@@ -6,7 +6,12 @@
 
 mod epoll;
 mod eventfd;
+pub mod fdpass;
+pub mod ns;
+pub mod process;
+pub mod socket;
 mod timerfd;
+pub mod tun;
 
 pub use epoll::{Epoll, Events};
 pub use eventfd::EventFd;

@@ -1,0 +1,254 @@
+//! pasta's namespace agent and the protocol to talk to it.
+//!
+//! Why an agent: entering a user namespace (`unshare` or `setns` with
+//! `CLONE_NEWUSER`) is refused to multi-threaded processes, and Node is
+//! one. The agent is a small single-threaded process (`passt-nsagent`)
+//! that creates or joins the user and network namespaces and then, on
+//! request, opens descriptors *inside* them — the tap device, sockets —
+//! and passes them back over a SOCK_SEQPACKET socket. A descriptor keeps
+//! the namespace it was opened in, and our user owns the namespaces, so
+//! the engine can use them from the host namespace with full rights.
+//! The agent also runs the user's command in the namespace and reports
+//! its exit status.
+//!
+//! Messages (one per seqpacket, little-endian): a request is an op byte
+//! and its arguments; each request gets exactly one reply, `OK` (a u32
+//! value, a UTF-8 text, and possibly descriptors) or `ERR` (errno and a
+//! message). `EXITED` (the command's status) arrives unasked, once, after
+//! `RUN`.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command};
+
+use crate::nsagent::CONTROL_FD;
+use crate::sys::{fdpass, process};
+
+pub const REQ_TAP: u8 = 1;
+pub const REQ_SOCKET: u8 = 2;
+pub const REQ_RUN: u8 = 3;
+pub const REP_OK: u8 = 0x10;
+pub const REP_ERR: u8 = 0x11;
+pub const EV_EXITED: u8 = 0x20;
+
+/// Largest message either side sends.
+pub const MAX_MSG: usize = 512;
+
+/// A request as the agent sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Create tap interface `name` and return its descriptor.
+    Tap(String),
+    /// `socket(domain, type, protocol)` inside the namespace.
+    Socket(i32, i32, i32),
+    /// Start the command; the value is its pid.
+    Run,
+}
+
+impl Request {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Request::Tap(name) => [&[REQ_TAP][..], name.as_bytes()].concat(),
+            Request::Socket(d, t, p) => {
+                let mut m = vec![REQ_SOCKET];
+                for v in [d, t, p] {
+                    m.extend_from_slice(&v.to_le_bytes());
+                }
+                m
+            }
+            Request::Run => vec![REQ_RUN],
+        }
+    }
+
+    pub fn decode(msg: &[u8]) -> Option<Request> {
+        let (&op, rest) = msg.split_first()?;
+        match op {
+            REQ_TAP => Some(Request::Tap(String::from_utf8(rest.to_vec()).ok()?)),
+            REQ_SOCKET if rest.len() == 12 => {
+                let n = |i: usize| i32::from_le_bytes(rest[i..i + 4].try_into().unwrap_or([0; 4]));
+                Some(Request::Socket(n(0), n(4), n(8)))
+            }
+            REQ_RUN if rest.is_empty() => Some(Request::Run),
+            _ => None,
+        }
+    }
+}
+
+/// What came back for a request.
+#[derive(Debug)]
+pub struct Answer {
+    pub value: u32,
+    pub text: String,
+    pub fds: Vec<OwnedFd>,
+}
+
+pub fn encode_ok(value: u32, text: &str) -> Vec<u8> {
+    [&[REP_OK][..], &value.to_le_bytes(), text.as_bytes()].concat()
+}
+
+pub fn encode_err(e: &io::Error, context: &str) -> Vec<u8> {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    let text = format!("{context}: {e}");
+    [&[REP_ERR][..], &errno.to_le_bytes(), text.as_bytes()].concat()
+}
+
+pub fn encode_exited(status: i32) -> Vec<u8> {
+    [&[EV_EXITED][..], &status.to_le_bytes()].concat()
+}
+
+/// Where the agent goes: new namespaces, or existing ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    New,
+    Join {
+        netns: String,
+        userns: Option<String>,
+    },
+}
+
+/// Starts the agent program at `program` for `target`, with `command` to
+/// run once asked (`RUN`). The agent inherits our stdio, so the command
+/// does too.
+pub fn spawn_agent(
+    program: &Path,
+    target: &Target,
+    command: &[String],
+) -> io::Result<(Child, Agent)> {
+    let (ours, theirs) = fdpass::seqpacket_pair()?;
+    let mut cmd = Command::new(program);
+    if let Target::Join { netns, userns } = target {
+        if let Some(u) = userns {
+            cmd.arg("--userns").arg(u);
+        }
+        cmd.arg("--netns").arg(netns);
+    }
+    cmd.arg("--").args(command);
+    let child = process::spawn_with_fd(&mut cmd, &theirs, CONTROL_FD)?;
+    Ok((child, Agent::new(ours)))
+}
+
+/// The engine's end of the agent's control socket.
+pub struct Agent {
+    sock: OwnedFd,
+    /// The command's status, if `EXITED` arrived while awaiting a reply.
+    exited: Option<i32>,
+}
+
+impl Agent {
+    pub fn new(sock: OwnedFd) -> Self {
+        Agent { sock, exited: None }
+    }
+
+    pub fn socket_fd(&self) -> &OwnedFd {
+        &self.sock
+    }
+
+    /// Sends `req` and waits for its reply (blocking: setup time only).
+    pub fn request(&mut self, req: &Request) -> io::Result<Answer> {
+        fdpass::send(self.sock.as_fd(), &req.encode(), &[])?;
+        loop {
+            let mut buf = [0u8; MAX_MSG];
+            let (n, fds) = fdpass::recv(self.sock.as_fd(), &mut buf)?;
+            match parse_message(&buf[..n])? {
+                Message::Exited(status) => self.exited = Some(status),
+                Message::Ok(value, text) => return Ok(Answer { value, text, fds }),
+                Message::Err(errno, text) => {
+                    let os = io::Error::from_raw_os_error(errno);
+                    return Err(io::Error::new(os.kind(), text));
+                }
+            }
+        }
+    }
+
+    /// The command's exit status if the agent has reported it; reads at
+    /// most one pending message (call when the socket is readable).
+    pub fn poll_exit(&mut self) -> io::Result<Option<i32>> {
+        if self.exited.is_none() {
+            let mut buf = [0u8; MAX_MSG];
+            let (n, _) = fdpass::recv(self.sock.as_fd(), &mut buf)?;
+            if let Message::Exited(status) = parse_message(&buf[..n])? {
+                self.exited = Some(status);
+            }
+        }
+        Ok(self.exited)
+    }
+}
+
+enum Message {
+    Ok(u32, String),
+    Err(i32, String),
+    Exited(i32),
+}
+
+fn parse_message(msg: &[u8]) -> io::Result<Message> {
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "malformed message from namespace agent",
+        )
+    };
+    let (&op, rest) = match msg.split_first() {
+        Some(x) => x,
+        None => {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "namespace agent exited",
+            ))
+        }
+    };
+    let word = rest
+        .get(..4)
+        .ok_or_else(bad)?
+        .try_into()
+        .map_err(|_| bad())?;
+    let text = String::from_utf8_lossy(&rest[4..]).into_owned();
+    match op {
+        REP_OK => Ok(Message::Ok(u32::from_le_bytes(word), text)),
+        REP_ERR => Ok(Message::Err(i32::from_le_bytes(word), text)),
+        EV_EXITED => Ok(Message::Exited(i32::from_le_bytes(word))),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip() {
+        for r in [
+            Request::Tap("eth0".into()),
+            Request::Socket(libc::AF_INET6, libc::SOCK_STREAM, 0),
+            Request::Run,
+        ] {
+            assert_eq!(Request::decode(&r.encode()), Some(r));
+        }
+        assert_eq!(Request::decode(&[]), None);
+        assert_eq!(Request::decode(&[REQ_SOCKET, 1, 2]), None);
+        assert_eq!(Request::decode(&[REQ_RUN, 0]), None);
+        assert_eq!(Request::decode(&[0x7f]), None);
+    }
+
+    #[test]
+    fn replies_carry_descriptors() {
+        let (a, b) = fdpass::seqpacket_pair().unwrap();
+        let (p, _q) = fdpass::seqpacket_pair().unwrap();
+        fdpass::send(b.as_fd(), &encode_exited(3), &[]).unwrap();
+        fdpass::send(b.as_fd(), &encode_ok(7, "tap0"), &[p.as_fd()]).unwrap();
+        let mut agent = Agent::new(a);
+        // The request goes unanswered by a real agent here; the replies
+        // are already queued, which is what the client reads.
+        let ans = agent.request(&Request::Run).unwrap();
+        assert_eq!(
+            (ans.value, ans.text.as_str(), ans.fds.len()),
+            (7, "tap0", 1)
+        );
+        assert_eq!(agent.poll_exit().unwrap(), Some(3));
+        let e = io::Error::from_raw_os_error(libc::EPERM);
+        fdpass::send(b.as_fd(), &encode_err(&e, "tap"), &[]).unwrap();
+        let err = agent.request(&Request::Run).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().starts_with("tap: "));
+    }
+}

@@ -1,0 +1,15 @@
+//! Raw socket creation with numeric arguments, as the namespace agent
+//! receives them.
+
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+pub fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall; close-on-exec so the command never inherits it.
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, protocol) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a new descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
