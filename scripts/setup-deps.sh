@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   # Rust crates for passt-core / passt-node (and their test dependencies)
   librust-libc-dev librust-nix-dev librust-proptest-dev
+  librust-netlink-packet-route-dev
   # linker, and libFuzzer's runtime for scripts/fuzz.sh
   build-essential libclang-rt-14-dev
   # namespaces and test peers

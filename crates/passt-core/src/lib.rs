@@ -10,6 +10,7 @@
 //! - `backend` frame sources: qemu stream framing (tap comes with pasta)
 //! - `wire`   typed views over byte slices, parse/emit, checksums (no I/O)
 //! - `engine` the epoll loop, typed tokens, the 20 ms timer, start/stop
+//! - `netlink` host discovery and namespace configuration (rtnetlink)
 //! - `netns`  the namespace agent protocol (pasta), `nsagent` its program
 //! - `sys`    every raw system call wrapper (the only `unsafe` code)
 
@@ -17,6 +18,7 @@
 
 pub mod backend;
 pub mod engine;
+pub mod netlink;
 pub mod netns;
 pub mod nsagent;
 mod sys;
