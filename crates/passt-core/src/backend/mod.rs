@@ -3,3 +3,4 @@
 //! protocol above that.
 
 pub mod framing;
+pub mod pcap;
