@@ -4,3 +4,6 @@
 
 pub mod framing;
 pub mod pcap;
+pub mod qemu;
+pub mod tap;
+pub mod txqueue;
