@@ -9,6 +9,7 @@
 //! Module map:
 //! - `backend` frame sources: qemu stream framing (tap comes with pasta)
 //! - `wire`   typed views over byte slices, parse/emit, checksums (no I/O)
+//! - `flow`   L4 flows over host sockets (ICMP echo so far)
 //! - `engine` the epoll loop, typed tokens, the 20 ms timer, start/stop
 //! - `netlink` host discovery and namespace configuration (rtnetlink)
 //! - `netns`  the namespace agent protocol (pasta), `nsagent` its program
@@ -18,6 +19,7 @@
 
 pub mod backend;
 pub mod engine;
+pub mod flow;
 pub mod netlink;
 pub mod netns;
 pub mod nsagent;

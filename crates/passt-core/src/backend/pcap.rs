@@ -94,7 +94,13 @@ mod tests {
         w.frame(&arp, SystemTime::now()).unwrap();
         w.flush().unwrap();
         drop(w);
-        let out = std::process::Command::new("tcpdump")
+        let mut tcpdump = std::process::Command::new("tcpdump");
+        // As root, tcpdump switches to its own user, which a user namespace
+        // (where tests run) does not map: stay root there.
+        if nix::unistd::geteuid().is_root() {
+            tcpdump.args(["-Z", "root"]);
+        }
+        let out = tcpdump
             .args(["-nr"])
             .arg(&path)
             .output()

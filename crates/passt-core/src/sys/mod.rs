@@ -8,6 +8,7 @@ mod epoll;
 mod eventfd;
 pub mod fdpass;
 pub mod ns;
+pub mod ping;
 pub mod process;
 pub mod socket;
 mod timerfd;

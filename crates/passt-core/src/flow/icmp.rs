@@ -1,0 +1,271 @@
+//! ICMP and ICMPv6 echo through ping sockets (see `sys::ping`).
+//!
+//! One flow per (IP version, echo identifier) the guest uses. The socket
+//! is bound to that identifier so the host's requests carry it unchanged;
+//! if the bind fails (identifier taken by another process, restrictive
+//! policies) the kernel picks one, and replies are mapped back to the
+//! guest's identifier. Requests to the gateway address go to the host's
+//! loopback unless mapping is off (`man passt`, NOTES), and the replies
+//! come back from the gateway. A flow idle for `TIMEOUT` is closed.
+//!
+//! Invariants: a flow's index is stable while it lives (the epoll token
+//! carries it); `by_key` and `slots` agree; no allocation per packet
+//! beyond the first packet of a flow.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use crate::sys::ping::PingSocket;
+
+/// Idle time after which an echo flow is closed (passt: 60 s).
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+/// Most concurrent echo flows; more are refused (counted by the caller).
+pub const MAX_FLOWS: usize = 1024;
+
+/// Translation of the gateway address to the host's loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GatewayMap {
+    pub v4: Option<std::net::Ipv4Addr>,
+    pub v6: Option<std::net::Ipv6Addr>,
+}
+
+impl GatewayMap {
+    /// Where a guest packet to `dst` really goes.
+    pub fn outbound(&self, dst: IpAddr) -> IpAddr {
+        match dst {
+            IpAddr::V4(a) if Some(a) == self.v4 => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(a) if Some(a) == self.v6 => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            other => other,
+        }
+    }
+
+    /// Which address the guest should see a reply from, for a flow whose
+    /// guest-side destination was `guest_dst`.
+    pub fn inbound(&self, src: IpAddr, guest_dst: IpAddr) -> IpAddr {
+        if src.is_loopback() && self.outbound(guest_dst).is_loopback() {
+            guest_dst
+        } else {
+            src
+        }
+    }
+}
+
+struct Flow {
+    sock: PingSocket,
+    guest_id: u16,
+    guest_addr: IpAddr,
+    /// Destination as the guest addressed it.
+    guest_dst: IpAddr,
+    last: Instant,
+}
+
+/// An echo reply for the guest: the ICMP message with the guest's
+/// identifier restored (checksum to be recomputed by the framer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub message: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum RequestError {
+    TooManyFlows,
+    Socket(io::Error),
+}
+
+pub struct IcmpFlows {
+    slots: Vec<Option<Flow>>,
+    by_key: HashMap<(bool, u16), usize>,
+    pub map: GatewayMap,
+}
+
+impl IcmpFlows {
+    pub fn new(map: GatewayMap) -> Self {
+        IcmpFlows {
+            slots: Vec::new(),
+            by_key: HashMap::new(),
+            map,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Sends a guest's echo request (`message` = ICMP header + data).
+    /// Returns `Some(index)` when a new flow was made, whose socket the
+    /// caller must register for reading with that index.
+    pub fn request(
+        &mut self,
+        guest_addr: IpAddr,
+        dst: IpAddr,
+        message: &[u8],
+        now: Instant,
+    ) -> Result<Option<usize>, RequestError> {
+        let v6 = dst.is_ipv6();
+        let id = message
+            .get(4..6)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        let mut created = None;
+        let index = match self.by_key.get(&(v6, id)) {
+            Some(&i) => i,
+            None => {
+                if self.by_key.len() >= MAX_FLOWS {
+                    return Err(RequestError::TooManyFlows);
+                }
+                let sock = PingSocket::open(v6, id)
+                    .or_else(|_| PingSocket::open(v6, 0))
+                    .map_err(RequestError::Socket)?;
+                let flow = Flow {
+                    sock,
+                    guest_id: id,
+                    guest_addr,
+                    guest_dst: dst,
+                    last: now,
+                };
+                let i = match self.slots.iter().position(Option::is_none) {
+                    Some(i) => {
+                        self.slots[i] = Some(flow);
+                        i
+                    }
+                    None => {
+                        self.slots.push(Some(flow));
+                        self.slots.len() - 1
+                    }
+                };
+                self.by_key.insert((v6, id), i);
+                created = Some(i);
+                i
+            }
+        };
+        let Some(flow) = self.slots[index].as_mut() else {
+            return Ok(created);
+        };
+        flow.last = now;
+        flow.guest_dst = dst;
+        flow.guest_addr = guest_addr;
+        // A send error (unreachable, no route) is the host's answer; the
+        // guest's ping times out as it would.
+        let _ = flow.sock.send(message, self.map.outbound(dst));
+        Ok(created)
+    }
+
+    /// The socket of flow `index`, for epoll registration.
+    pub fn socket(&self, index: usize) -> Option<&PingSocket> {
+        self.slots.get(index)?.as_ref().map(|f| &f.sock)
+    }
+
+    /// Reads the replies waiting on flow `index`.
+    pub fn replies(&mut self, index: usize, now: Instant, out: &mut Vec<Reply>) -> io::Result<()> {
+        let map = self.map;
+        let Some(flow) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        let mut buf = [0u8; 65536];
+        for _ in 0..64 {
+            let Some((n, src)) = flow.sock.recv(&mut buf)? else {
+                break;
+            };
+            if n < 8 {
+                continue;
+            }
+            flow.last = now;
+            let mut message = buf[..n].to_vec();
+            message[4..6].copy_from_slice(&flow.guest_id.to_be_bytes());
+            out.push(Reply {
+                src: map.inbound(src, flow.guest_dst),
+                dst: flow.guest_addr,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes flows idle since before `now - TIMEOUT`; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut closed = 0;
+        for slot in &mut self.slots {
+            if slot
+                .as_ref()
+                .is_some_and(|f| now.duration_since(f.last) >= TIMEOUT)
+            {
+                if let Some(f) = slot.take() {
+                    self.by_key.remove(&(f.guest_dst.is_ipv6(), f.guest_id));
+                    closed += 1;
+                }
+            }
+        }
+        closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_mapping_both_ways() {
+        let map = GatewayMap {
+            v4: Some("192.0.2.1".parse().unwrap()),
+            v6: Some("fd00::1".parse().unwrap()),
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(map.outbound(ip("192.0.2.1")), ip("127.0.0.1"));
+        assert_eq!(map.outbound(ip("fd00::1")), ip("::1"));
+        assert_eq!(map.outbound(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            map.inbound(ip("127.0.0.1"), ip("192.0.2.1")),
+            ip("192.0.2.1")
+        );
+        assert_eq!(
+            map.inbound(ip("192.0.2.7"), ip("192.0.2.7")),
+            ip("192.0.2.7")
+        );
+        let off = GatewayMap::default();
+        assert_eq!(off.outbound(ip("192.0.2.1")), ip("192.0.2.1"));
+    }
+
+    #[test]
+    #[ignore = "needs ping_group_range: run in fakehost.sh with --ignored"]
+    fn echo_through_the_gateway_keeps_the_identifier() {
+        let map = GatewayMap {
+            v4: Some("192.0.2.1".parse().unwrap()),
+            v6: None,
+        };
+        let mut flows = IcmpFlows::new(map);
+        let now = Instant::now();
+        let guest: IpAddr = "192.0.2.2".parse().unwrap();
+        let gw: IpAddr = "192.0.2.1".parse().unwrap();
+        let req = [8, 0, 0, 0, 0x12, 0x34, 0, 1, b'x'];
+        let idx = flows
+            .request(guest, gw, &req, now)
+            .unwrap()
+            .expect("a new flow");
+        assert_eq!(
+            flows.request(guest, gw, &req, now).unwrap(),
+            None,
+            "same flow"
+        );
+        let mut out = Vec::new();
+        for _ in 0..200 {
+            flows.replies(idx, now, &mut out).unwrap();
+            if !out.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let r = out.first().expect("a reply from the host's loopback");
+        assert_eq!((r.src, r.dst), (gw, guest));
+        assert_eq!(&r.message[..1], &[0]);
+        assert_eq!(&r.message[4..], &[0x12, 0x34, 0, 1, b'x']);
+        assert_eq!(flows.expire(now + TIMEOUT), 1);
+        assert!(flows.is_empty());
+    }
+}

@@ -1,0 +1,5 @@
+//! Flows: L4 traffic of the guest carried over host sockets. One module
+//! per protocol; each owns its sockets and its table, takes time as an
+//! argument, and hands frames' contents back to the engine to be framed.
+
+pub mod icmp;
