@@ -47,7 +47,25 @@ export interface TsfnSelfTestReport {
   errors: { index: number; message: string }[];
 }
 
+/** One IP version of the host's configuration, as routing selects it. */
+export interface HostFamily {
+  ifname: string;
+  ifindex: number;
+  mtu: number;
+  mac: string | null;
+  addrs: { addr: string; prefixLen: number }[];
+  linkLocal: string[];
+  gateway: string | null;
+}
+
+export interface HostInfo {
+  v4: HostFamily | null;
+  v6: HostFamily | null;
+}
+
 export interface Binding {
+  /** Reads the host's interfaces and routes (rtnetlink); `ifname4/6` force the interface. */
+  hostDiscover(options?: { ifname4?: string; ifname6?: string }): HostInfo;
   engineStart(): EngineHandle;
   /** Joins the engine thread (at most 1 s); throws if it does not stop. */
   engineStop(handle: EngineHandle): void;

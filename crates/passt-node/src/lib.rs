@@ -6,9 +6,11 @@
 //! - `value`    `Value`, the Rust copy of a JS value
 //! - `tsfn`     threadsafe functions: Rust threads calling JS, non-blocking
 //! - `instance` engine start/stop/stats from JS
+//! - `discover` host addresses and routes for the defaults (netlink)
 //! - `selftest` exercises `tsfn` from a Rust thread, for the test suite
 #![allow(unsafe_code)]
 
+mod discover;
 mod instance;
 mod napi;
 mod napi_sys;
@@ -26,6 +28,7 @@ const EXPORTS: &[(&str, Export)] = &[
     ("engineStop", instance::stop),
     ("engineStats", instance::stats),
     ("tsfnSelfTest", selftest::run),
+    ("hostDiscover", discover::host_discover),
 ];
 
 /// Every export goes through this one trampoline; the Rust function to run
