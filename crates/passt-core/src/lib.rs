@@ -8,6 +8,9 @@
 //!
 //! Module map:
 //! - `backend` frame sources: qemu stream framing (tap comes with pasta)
+//! - `l2`     guest frames to services and flows, and back
+//! - `services` ARP, DHCP, NDP, DHCPv6 answers (pure)
+//! - `config` the validated configuration the engine runs on
 //! - `wire`   typed views over byte slices, parse/emit, checksums (no I/O)
 //! - `flow`   L4 flows over host sockets (ICMP echo so far)
 //! - `engine` the epoll loop, typed tokens, the 20 ms timer, start/stop
@@ -18,10 +21,13 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod config;
 pub mod engine;
 pub mod flow;
+pub mod l2;
 pub mod netlink;
 pub mod netns;
 pub mod nsagent;
+pub mod services;
 mod sys;
 pub mod wire;

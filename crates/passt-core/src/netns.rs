@@ -18,8 +18,11 @@
 //! `RUN`.
 
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::netlink::Netlink;
 use std::process::{Child, Command};
 
 use crate::nsagent::CONTROL_FD;
@@ -114,7 +117,7 @@ pub fn spawn_agent(
     program: &Path,
     target: &Target,
     command: &[String],
-) -> io::Result<(Child, Agent)> {
+) -> io::Result<Agent> {
     let (ours, theirs) = fdpass::seqpacket_pair()?;
     let mut cmd = Command::new(program);
     if let Target::Join { netns, userns } = target {
@@ -124,32 +127,152 @@ pub fn spawn_agent(
         cmd.arg("--netns").arg(netns);
     }
     cmd.arg("--").args(command);
-    let child = process::spawn_with_fd(&mut cmd, &theirs, CONTROL_FD)?;
-    Ok((child, Agent::new(ours)))
+    let child = process::spawn_with_fd(&mut cmd, &theirs, CONTROL_FD)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", program.display())))?;
+    Ok(Agent {
+        sock: Some(ours),
+        child: Some(child),
+        exited: None,
+    })
 }
 
-/// The engine's end of the agent's control socket.
+/// `--config-net`: what the namespace's interface gets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetConfig {
+    pub mtu: Option<u32>,
+    pub mac: Option<[u8; 6]>,
+    /// Address, prefix length, default gateway.
+    pub v4: Option<(Ipv4Addr, u8, Option<Ipv4Addr>)>,
+    pub v6: Option<(Ipv6Addr, u8, Option<Ipv6Addr>)>,
+}
+
+/// Everything pasta needs to bring a namespace up.
+#[derive(Debug, Clone)]
+pub struct PastaSpec {
+    /// The `passt-nsagent` executable.
+    pub agent: PathBuf,
+    pub target: Target,
+    pub command: Vec<String>,
+    /// Tap name in the namespace (`-I`).
+    pub ifname: String,
+    pub config_net: Option<NetConfig>,
+}
+
+/// A namespace ready for the engine: its tap, and the agent, whose
+/// command is already started.
+pub struct Pasta {
+    pub tap: OwnedFd,
+    pub ifname: String,
+    pub agent: Agent,
+}
+
+/// Starts the agent, opens the tap, configures the interface (with
+/// `config_net`), then starts the command, so that the command finds its
+/// network ready.
+pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
+    let mut agent = spawn_agent(&spec.agent, &spec.target, &spec.command)?;
+    let mut tap = agent.request(&Request::Tap(spec.ifname.clone()))?;
+    let fd = tap
+        .fds
+        .pop()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no tap"))?;
+    if let Some(net) = &spec.config_net {
+        let mut sock = agent.request(&Request::Socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW,
+            libc::NETLINK_ROUTE,
+        ))?;
+        let sock = sock
+            .fds
+            .pop()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))?;
+        configure(&mut Netlink::from_socket(sock)?, &tap.text, net)
+            .map_err(|e| io::Error::new(e.kind(), format!("--config-net: {e}")))?;
+    }
+    agent.request(&Request::Run)?;
+    Ok(Pasta {
+        tap: fd,
+        ifname: tap.text,
+        agent,
+    })
+}
+
+fn configure(nl: &mut Netlink, ifname: &str, net: &NetConfig) -> io::Result<()> {
+    let index = nl.link_index(ifname)?;
+    nl.set_link(index, net.mtu, net.mac)?;
+    if let Some((addr, len, gw)) = net.v4 {
+        nl.add_address(index, IpAddr::V4(addr), len)?;
+        if let Some(gw) = gw {
+            nl.add_route(
+                index,
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                0,
+                Some(IpAddr::V4(gw)),
+            )?;
+        }
+    }
+    if let Some((addr, len, gw)) = net.v6 {
+        nl.add_address(index, IpAddr::V6(addr), len)?;
+        if let Some(gw) = gw {
+            nl.add_route(
+                index,
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                0,
+                Some(IpAddr::V6(gw)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The engine's end of the agent: its control socket and its process,
+/// which is reaped when the `Agent` is finished or dropped (closing the
+/// socket tells the agent to exit).
 pub struct Agent {
-    sock: OwnedFd,
+    sock: Option<OwnedFd>,
+    child: Option<Child>,
     /// The command's status, if `EXITED` arrived while awaiting a reply.
     exited: Option<i32>,
 }
 
 impl Agent {
-    pub fn new(sock: OwnedFd) -> Self {
-        Agent { sock, exited: None }
+    /// An agent already connected through `sock` (tests, or a process
+    /// started elsewhere).
+    pub fn from_socket(sock: OwnedFd) -> Self {
+        Agent {
+            sock: Some(sock),
+            child: None,
+            exited: None,
+        }
     }
 
-    pub fn socket_fd(&self) -> &OwnedFd {
-        &self.sock
+    fn sock(&self) -> io::Result<&OwnedFd> {
+        self.sock
+            .as_ref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "agent finished"))
+    }
+
+    /// The control socket, for epoll (readable when the agent reports);
+    /// `None` once finished.
+    pub fn socket_fd(&self) -> Option<&OwnedFd> {
+        self.sock.as_ref()
+    }
+
+    /// Closes the control socket and waits for the agent process.
+    pub fn finish(&mut self) -> io::Result<Option<std::process::ExitStatus>> {
+        self.sock = None;
+        match self.child.take() {
+            Some(mut c) => c.wait().map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Sends `req` and waits for its reply (blocking: setup time only).
     pub fn request(&mut self, req: &Request) -> io::Result<Answer> {
-        fdpass::send(self.sock.as_fd(), &req.encode(), &[])?;
+        fdpass::send(self.sock()?.as_fd(), &req.encode(), &[])?;
         loop {
             let mut buf = [0u8; MAX_MSG];
-            let (n, fds) = fdpass::recv(self.sock.as_fd(), &mut buf)?;
+            let (n, fds) = fdpass::recv(self.sock()?.as_fd(), &mut buf)?;
             match parse_message(&buf[..n])? {
                 Message::Exited(status) => self.exited = Some(status),
                 Message::Ok(value, text) => return Ok(Answer { value, text, fds }),
@@ -166,12 +289,18 @@ impl Agent {
     pub fn poll_exit(&mut self) -> io::Result<Option<i32>> {
         if self.exited.is_none() {
             let mut buf = [0u8; MAX_MSG];
-            let (n, _) = fdpass::recv(self.sock.as_fd(), &mut buf)?;
+            let (n, _) = fdpass::recv(self.sock()?.as_fd(), &mut buf)?;
             if let Message::Exited(status) = parse_message(&buf[..n])? {
                 self.exited = Some(status);
             }
         }
         Ok(self.exited)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.finish();
     }
 }
 
@@ -236,7 +365,7 @@ mod tests {
         let (p, _q) = fdpass::seqpacket_pair().unwrap();
         fdpass::send(b.as_fd(), &encode_exited(3), &[]).unwrap();
         fdpass::send(b.as_fd(), &encode_ok(7, "tap0"), &[p.as_fd()]).unwrap();
-        let mut agent = Agent::new(a);
+        let mut agent = Agent::from_socket(a);
         // The request goes unanswered by a real agent here; the replies
         // are already queued, which is what the client reads.
         let ans = agent.request(&Request::Run).unwrap();

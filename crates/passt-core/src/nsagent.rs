@@ -138,7 +138,6 @@ fn serve(ctl: &OwnedFd, command: &[String]) -> io::Result<i32> {
 fn answer(ctl: &OwnedFd, req: &Request) -> io::Result<()> {
     let sent = match req {
         Request::Tap(name) => tun::open_tap(name).and_then(|(fd, actual)| {
-            tun::set_link_up(&actual)?;
             fdpass::send(ctl.as_fd(), &encode_ok(0, &actual), &[fd.as_fd()])
         }),
         Request::Socket(d, t, p) => socket::socket(*d, *t, *p)

@@ -11,7 +11,7 @@ use passt_core::netns::{spawn_agent, Request, Target};
 #[test]
 fn configure_a_namespace_then_discover_it() {
     let agent_bin = Path::new(env!("CARGO_BIN_EXE_passt-nsagent"));
-    let (mut child, mut agent) = spawn_agent(agent_bin, &Target::New, &[]).unwrap();
+    let mut agent = spawn_agent(agent_bin, &Target::New, &[]).unwrap();
     let tap = agent.request(&Request::Tap("eth0".into())).unwrap();
     let mut nl_sock = agent
         .request(&Request::Socket(
@@ -48,6 +48,5 @@ fn configure_a_namespace_then_discover_it() {
     assert_eq!(v6.gateway, Some(ip("fd00::1")));
 
     drop(tap);
-    drop(agent);
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(agent.finish().unwrap().and_then(|s| s.code()), Some(0));
 }

@@ -14,12 +14,12 @@ fn agent() -> &'static Path {
 #[test]
 fn tap_sockets_and_command_live_in_the_new_namespace() {
     let name = format!("pt{}", std::process::id() % 100000);
-    let script = format!("ip -o link show {name} | grep -q UP && test \"$(cat /sys/class/net/lo/operstate)\" != down && exit 7");
+    let script = format!("ip -o link show {name} && ip -o link show lo | grep -q ',UP' && exit 7");
     let command: Vec<String> = ["sh", "-c", &script]
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let (mut child, mut agent) = spawn_agent(agent(), &Target::New, &command).unwrap();
+    let mut agent = spawn_agent(agent(), &Target::New, &command).unwrap();
 
     let tap = agent.request(&Request::Tap(name.clone())).unwrap();
     assert_eq!(tap.text, name);
@@ -48,15 +48,18 @@ fn tap_sockets_and_command_live_in_the_new_namespace() {
             break;
         }
     }
-    assert_eq!(status, Some(7), "the command ran where the tap is, lo up");
-    assert_eq!(child.wait().unwrap().code(), Some(7));
+    assert_eq!(
+        status,
+        Some(7),
+        "the command ran where the tap is, with lo up"
+    );
+    assert_eq!(agent.finish().unwrap().and_then(|s| s.code()), Some(7));
 }
 
 #[test]
 fn closing_the_control_socket_ends_the_agent() {
-    let (mut child, agent) = spawn_agent(agent(), &Target::New, &[]).unwrap();
-    drop(agent);
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let mut agent = spawn_agent(agent(), &Target::New, &[]).unwrap();
+    assert_eq!(agent.finish().unwrap().and_then(|s| s.code()), Some(0));
 }
 
 #[test]
@@ -65,7 +68,7 @@ fn joining_a_missing_namespace_fails_clearly() {
         netns: "/nonexistent/netns".into(),
         userns: None,
     };
-    let (mut child, mut agent) = spawn_agent(agent(), &target, &[]).unwrap();
+    let mut agent = spawn_agent(agent(), &target, &[]).unwrap();
     assert!(agent.request(&Request::Run).is_err());
-    assert_eq!(child.wait().unwrap().code(), Some(1));
+    assert_eq!(agent.finish().unwrap().and_then(|s| s.code()), Some(1));
 }

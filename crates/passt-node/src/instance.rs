@@ -1,20 +1,85 @@
-//! Engine instances as seen from JS: `engineStart` returns an opaque handle
-//! (a JS external owning the `EngineHandle`), `engineStop` stops it and
-//! `engineStats` reads its counters. A handle that JS garbage-collects
-//! without stopping stops its engine in the finalizer.
+//! Engine instances as seen from JS: `engineStart(config?, onEvent?)`
+//! returns an opaque handle (a JS external owning the `EngineHandle`),
+//! `engineStop` stops it and `engineStats` reads its counters. Events
+//! reach `onEvent` through a threadsafe function, never blocking the
+//! engine. A handle that JS garbage-collects without stopping stops its
+//! engine in the finalizer.
+//!
+//! With a pasta backend, the namespace is set up here, before the engine
+//! starts (agent, tap, `--config-net`, command), so that errors reach the
+//! caller as exceptions.
 
 use std::sync::Mutex;
 
-use passt_core::engine::{self, EngineConfig, EngineHandle};
+use passt_core::engine::BackendSpec;
+use passt_core::engine::{self, Discard, EngineConfig, EngineHandle, Event, EventSink};
+use passt_core::netns::setup_pasta;
 
+use crate::convert::{self, Attach};
 use crate::napi::{CallInfo, Env, JsValue, NapiResult};
+use crate::napi_sys::NAPI_FUNCTION;
+use crate::tsfn::ThreadsafeFunction;
 use crate::value::Value;
 
 type Slot = Mutex<Option<EngineHandle>>;
 
-pub fn start(env: Env, _ci: CallInfo) -> NapiResult<JsValue> {
-    let handle =
-        engine::spawn(EngineConfig::default()).map_err(|e| format!("engine start: {e}"))?;
+/// Sends engine events to a JS callback.
+struct JsEvents(ThreadsafeFunction);
+
+fn event_value(e: Event) -> Value {
+    let kind = |k: &str| ("type", Value::String(k.into()));
+    match e {
+        Event::Listening { path } => Value::object([
+            kind("listening"),
+            ("path", Value::String(path.display().to_string())),
+        ]),
+        Event::GuestConnected => Value::object([kind("guest-connected")]),
+        Event::GuestDisconnected { reason } => {
+            Value::object([kind("guest-disconnected"), ("reason", reason.into())])
+        }
+        Event::CommandExited { status } => Value::object([
+            kind("command-exited"),
+            ("status", Value::Number(status.into())),
+        ]),
+        Event::Stopped { reason } => Value::object([kind("stopped"), ("reason", reason.into())]),
+    }
+}
+
+impl EventSink for JsEvents {
+    fn event(&self, e: Event) {
+        self.0.call(event_value(e), Box::new(drop));
+    }
+}
+
+pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let config = match ci.args.first() {
+        Some(v) => env.read(*v)?,
+        None => Value::Undefined,
+    };
+    let sink: Box<dyn EventSink> = match ci.args.get(1) {
+        Some(f) if env.type_of(*f)? == NAPI_FUNCTION => {
+            Box::new(JsEvents(ThreadsafeFunction::new(env, *f, "engineEvents")?))
+        }
+        _ => Box::new(Discard),
+    };
+    let mut ec = EngineConfig::default();
+    if let Value::Object(_) = config {
+        if let Some(g) = config.get("guest") {
+            ec.guest = convert::guest(g)?;
+        }
+        ec.gateway_map = convert::gateway_map(&config)?;
+        ec.pcap = convert::pcap(&config)?;
+        match convert::attach(&config)? {
+            None => {}
+            Some(Attach::Qemu(spec)) => ec.backend = Some(spec),
+            Some(Attach::Pasta(spec)) => {
+                let pasta = setup_pasta(&spec).map_err(|e| format!("pasta: {e}"))?;
+                ec.backend = Some(BackendSpec::Tap(pasta.tap));
+                ec.agent = Some(pasta.agent);
+            }
+        }
+    }
+    let handle = engine::spawn(ec, sink).map_err(|e| e.to_string())?;
     env.external::<Slot>(Mutex::new(Some(handle)))
 }
 
@@ -44,10 +109,20 @@ pub fn stats(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         Some(h) => (h.is_running(), h.stats()),
         None => (false, Default::default()),
     };
+    let drops = s
+        .drops
+        .iter()
+        .map(|(reason, n)| (reason.as_str().to_owned(), (*n).into()))
+        .collect();
     env.make(&Value::object([
         ("running", Value::Bool(running)),
         ("ticks", s.ticks.into()),
         ("wakeups", s.wakeups.into()),
         ("badTokens", s.bad_tokens.into()),
+        ("framesIn", s.frames_in.into()),
+        ("framesOut", s.frames_out.into()),
+        ("txDropped", s.tx_dropped.into()),
+        ("flowErrors", s.flow_errors.into()),
+        ("drops", Value::Object(drops)),
     ]))
 }

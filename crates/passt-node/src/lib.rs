@@ -5,11 +5,13 @@
 //! - `napi`     safe wrappers: values, calls, exceptions, externals
 //! - `value`    `Value`, the Rust copy of a JS value
 //! - `tsfn`     threadsafe functions: Rust threads calling JS, non-blocking
-//! - `instance` engine start/stop/stats from JS
+//! - `convert`  the binding configuration into engine types
+//! - `instance` engine start/stop/stats/events from JS
 //! - `discover` host addresses and routes for the defaults (netlink)
 //! - `selftest` exercises `tsfn` from a Rust thread, for the test suite
 #![allow(unsafe_code)]
 
+mod convert;
 mod discover;
 mod instance;
 mod napi;

@@ -18,9 +18,13 @@
 //! called again on the next round instead of stalling, which makes bounded
 //! batches per round (fairness between flows) safe.
 
+mod events;
+mod guest;
 mod stats;
 pub mod token;
 
+pub use events::{Discard, Event, EventSink};
+pub use guest::BackendSpec;
 pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
 
@@ -31,7 +35,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use crate::backend::pcap::PcapWriter;
+use crate::backend::txqueue::TxQueue;
+use crate::config::GuestConfig;
+use crate::flow::icmp::{GatewayMap, IcmpFlows};
+use crate::l2::L2;
+use crate::netns::Agent;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
+use guest::{GuestLink, LinkState};
 
 /// Period of the engine's timer (DESIGN.md: ACK/retransmission timers).
 pub const TICK: Duration = Duration::from_millis(20);
@@ -42,14 +56,33 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Events fetched per epoll_wait: a bound on work per round, not on flows.
 const EVENT_BATCH: usize = 256;
 
-#[derive(Debug, Clone)]
+/// Bytes of frames queued for the guest per round (a bound, not a size).
+const TX_QUEUE: usize = 4 << 20;
+
 pub struct EngineConfig {
     pub tick: Duration,
+    /// What the guest is told and what we answer for.
+    pub guest: GuestConfig,
+    /// The guest link; `None` runs the loop alone (tests, embedding).
+    pub backend: Option<BackendSpec>,
+    /// pasta: the namespace agent, whose command's exit ends the engine.
+    pub agent: Option<Agent>,
+    /// Gateway addresses translated to the host's loopback (`--no-map-gw`
+    /// leaves it empty).
+    pub gateway_map: GatewayMap,
+    pub pcap: Option<PathBuf>,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { tick: TICK }
+        EngineConfig {
+            tick: TICK,
+            guest: GuestConfig::example(),
+            backend: None,
+            agent: None,
+            gateway_map: GatewayMap::default(),
+            pcap: None,
+        }
     }
 }
 
@@ -64,6 +97,19 @@ struct Engine {
     epoll: Epoll,
     timer: IntervalTimer,
     shared: Arc<Shared>,
+    sink: Box<dyn EventSink>,
+    link: Option<GuestLink>,
+    agent: Option<Agent>,
+    l2: L2,
+    icmp: IcmpFlows,
+    tx: TxQueue,
+    pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
+}
+
+/// Why the loop ended by itself.
+enum Exit {
+    Stopped,
+    Finished(String),
 }
 
 #[derive(Debug)]
@@ -94,9 +140,9 @@ pub struct EngineHandle {
     done: mpsc::Receiver<()>,
 }
 
-/// Starts an engine thread. Errors creating its descriptors are returned
-/// here, on the caller's thread.
-pub fn spawn(config: EngineConfig) -> io::Result<EngineHandle> {
+/// Starts an engine thread. Errors creating its descriptors, binding its
+/// socket or opening its capture are returned here, on the caller's thread.
+pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<EngineHandle> {
     let shared = Arc::new(Shared {
         stop: AtomicBool::new(false),
         waker: EventFd::new()?,
@@ -106,17 +152,43 @@ pub fn spawn(config: EngineConfig) -> io::Result<EngineHandle> {
     let timer = IntervalTimer::new(config.tick)?;
     epoll.add_readable(&shared.waker, Token::of(Kind::Waker).encode())?;
     epoll.add_readable(&timer, Token::of(Kind::Timer).encode())?;
+    let link = match config.backend {
+        Some(spec) => {
+            let (link, path) = GuestLink::open(spec, &epoll)?;
+            if let Some(path) = path {
+                sink.event(Event::Listening { path });
+            }
+            Some(link)
+        }
+        None => None,
+    };
+    if let Some(sock) = config.agent.as_ref().and_then(|a| a.socket_fd()) {
+        epoll.add_readable(sock, Token::of(Kind::Agent).encode())?;
+    }
+    let pcap = match &config.pcap {
+        Some(p) => Some(
+            PcapWriter::create(p)
+                .map_err(|e| io::Error::new(e.kind(), format!("--pcap {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
     let engine = Engine {
         epoll,
         timer,
         shared: Arc::clone(&shared),
+        sink,
+        link,
+        agent: config.agent,
+        l2: L2::new(config.guest),
+        icmp: IcmpFlows::new(config.gateway_map),
+        tx: TxQueue::new(TX_QUEUE),
+        pcap,
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("passt-engine".into())
         .spawn(move || {
             let result = engine.run();
-            drop(engine);
             let _ = done_tx.send(());
             result
         })?;
@@ -175,34 +247,177 @@ impl Drop for EngineHandle {
 }
 
 impl Engine {
-    fn run(&self) -> io::Result<()> {
+    fn run(mut self) -> io::Result<()> {
+        let result = self.event_loop();
+        let reason = match &result {
+            Ok(Exit::Stopped) => return Ok(()),
+            Ok(Exit::Finished(why)) => why.clone(),
+            Err(e) => format!("engine error: {e}"),
+        };
+        self.sink.event(Event::Stopped { reason });
+        result.map(drop)
+    }
+
+    fn event_loop(&mut self) -> io::Result<Exit> {
         let mut events = Events::with_capacity(EVENT_BATCH);
-        let stats = &self.shared.stats;
         loop {
             self.epoll.wait(&mut events, None)?;
             let mut woke = false;
-            for (data, _readable, _writable, _error) in events.iter() {
+            for (data, readable, writable, error) in events.iter() {
                 woke = true;
-                match Token::decode(data) {
-                    Ok(t) => match t.kind {
-                        Kind::Waker => {
-                            self.shared.waker.drain()?;
-                            if self.shared.stop.load(Ordering::Acquire) {
-                                return Ok(());
-                            }
-                        }
-                        Kind::Timer => {
-                            let n = self.timer.expirations()?;
-                            Stats::add(&stats.ticks, n);
-                        }
-                    },
-                    Err(_) => Stats::add(&stats.bad_tokens, 1),
+                let token = match Token::decode(data) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        Stats::add(&self.shared.stats.bad_tokens, 1);
+                        continue;
+                    }
+                };
+                if let Some(exit) = self.dispatch(token, readable || error, writable)? {
+                    return Ok(exit);
                 }
             }
             if woke {
-                Stats::add(&stats.wakeups, 1);
+                Stats::add(&self.shared.stats.wakeups, 1);
+            }
+            self.flush_tx()?;
+            if let Some(p) = &mut self.pcap {
+                p.flush()?;
             }
         }
+    }
+
+    fn dispatch(
+        &mut self,
+        token: Token,
+        readable: bool,
+        writable: bool,
+    ) -> io::Result<Option<Exit>> {
+        let stats = &self.shared.stats;
+        match token.kind {
+            Kind::Waker => {
+                self.shared.waker.drain()?;
+                if self.shared.stop.load(Ordering::Acquire) {
+                    return Ok(Some(Exit::Stopped));
+                }
+            }
+            Kind::Timer => {
+                Stats::add(&stats.ticks, self.timer.expirations()?);
+                self.icmp.expire(Instant::now());
+            }
+            Kind::Listen => {
+                if let Some(link) = &mut self.link {
+                    if link.accept(&self.epoll)? {
+                        self.sink.event(Event::GuestConnected);
+                    }
+                }
+            }
+            Kind::Guest => {
+                if writable {
+                    if let Some(link) = &mut self.link {
+                        link.writable(&self.epoll)?;
+                    }
+                }
+                if readable {
+                    return self.guest_readable();
+                }
+            }
+            Kind::Icmp => {
+                let mut replies = Vec::new();
+                let index = token.index as usize;
+                if let Err(e) = self.icmp.replies(index, Instant::now(), &mut replies) {
+                    // A failing echo socket is that flow's problem only.
+                    let _ = e;
+                    Stats::add(&stats.flow_errors, 1);
+                }
+                for r in &replies {
+                    self.l2.icmp_reply(r, &mut self.tx);
+                }
+            }
+            Kind::Agent => {
+                if let Some(agent) = &mut self.agent {
+                    match agent.poll_exit() {
+                        Ok(Some(status)) => {
+                            self.sink.event(Event::CommandExited { status });
+                            return Ok(Some(Exit::Finished(format!(
+                                "command exited with status {status}"
+                            ))));
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            return Ok(Some(Exit::Finished(format!("namespace agent: {e}"))));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn guest_readable(&mut self) -> io::Result<Option<Exit>> {
+        let Some(link) = &mut self.link else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        let stamp = SystemTime::now();
+        let (l2, icmp, tx, pcap, stats) = (
+            &mut self.l2,
+            &mut self.icmp,
+            &mut self.tx,
+            &mut self.pcap,
+            &self.shared.stats,
+        );
+        let mut new_flows = Vec::new();
+        let state = link.receive(&self.epoll, |frame| {
+            Stats::add(&stats.frames_in, 1);
+            if let Some(p) = pcap {
+                let _ = p.frame(frame, stamp);
+            }
+            match l2.guest_frame(frame, now, tx, icmp) {
+                Ok(Some(index)) => new_flows.push(index),
+                Ok(None) => {}
+                Err(reason) => stats.drop(reason),
+            }
+        })?;
+        for index in new_flows {
+            if let Some(sock) = self.icmp.socket(index) {
+                let token = Token::new(Kind::Icmp, 0, index as u32);
+                self.epoll.add_readable(sock, token.encode())?;
+            }
+        }
+        match state {
+            LinkState::Up => Ok(None),
+            LinkState::Disconnected(reason) => {
+                self.sink.event(Event::GuestDisconnected { reason });
+                Ok(None)
+            }
+            LinkState::Finished(reason) => {
+                self.sink.event(Event::GuestDisconnected {
+                    reason: reason.clone(),
+                });
+                Ok(Some(Exit::Finished(reason)))
+            }
+        }
+    }
+
+    /// Sends what this round queued for the guest.
+    fn flush_tx(&mut self) -> io::Result<()> {
+        if self.tx.is_empty() {
+            return Ok(());
+        }
+        let stats = &self.shared.stats;
+        if let Some(p) = &mut self.pcap {
+            let stamp = SystemTime::now();
+            for f in self.tx.frames() {
+                p.frame(f, stamp)?;
+            }
+        }
+        Stats::add(&stats.frames_out, self.tx.len() as u64);
+        if let Some(link) = &mut self.link {
+            let dropped = link.send(&self.epoll, &self.tx)?;
+            Stats::add(&stats.tx_dropped, dropped as u64);
+        }
+        self.tx.clear();
+        Ok(())
     }
 }
 
@@ -217,7 +432,7 @@ mod tests {
 
     #[test]
     fn ticks_and_stops_promptly() {
-        let handle = spawn(EngineConfig::default()).unwrap();
+        let handle = spawn(EngineConfig::default(), Box::new(Discard)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while handle.stats().ticks < 3 {
             assert!(Instant::now() < deadline, "timer never ticked");
@@ -231,7 +446,7 @@ mod tests {
 
     #[test]
     fn dropping_the_handle_stops_the_thread() {
-        let handle = spawn(EngineConfig::default()).unwrap();
+        let handle = spawn(EngineConfig::default(), Box::new(Discard)).unwrap();
         let shared = Arc::downgrade(&handle.shared);
         drop(handle);
         // The thread held the other reference; both are gone after the join.
@@ -244,7 +459,7 @@ mod tests {
         // times and accept the first quiet measurement.
         for _ in 0..20 {
             let before = open_fds();
-            let handle = spawn(EngineConfig::default()).unwrap();
+            let handle = spawn(EngineConfig::default(), Box::new(Discard)).unwrap();
             let during = open_fds();
             handle.stop().unwrap();
             let after = open_fds();

@@ -13,6 +13,14 @@ pub enum Kind {
     Waker = 1,
     /// The periodic timer (ACK and retransmission deadlines, expiry).
     Timer = 2,
+    /// passt's listening UNIX socket (a guest is waiting to connect).
+    Listen = 3,
+    /// The guest link: qemu stream or tap.
+    Guest = 4,
+    /// An ICMP echo flow's ping socket; index = flow.
+    Icmp = 5,
+    /// pasta's namespace agent (reports the command's exit).
+    Agent = 6,
 }
 
 impl Kind {
@@ -20,6 +28,10 @@ impl Kind {
         match v {
             1 => Some(Kind::Waker),
             2 => Some(Kind::Timer),
+            3 => Some(Kind::Listen),
+            4 => Some(Kind::Guest),
+            5 => Some(Kind::Icmp),
+            6 => Some(Kind::Agent),
             _ => None,
         }
     }
@@ -67,7 +79,14 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for kind in [Kind::Waker, Kind::Timer] {
+        for kind in [
+            Kind::Waker,
+            Kind::Timer,
+            Kind::Listen,
+            Kind::Guest,
+            Kind::Icmp,
+            Kind::Agent,
+        ] {
             for side in [0u8, 1, 255] {
                 for index in [0u32, 1, 0xdead_beef, u32::MAX] {
                     let t = Token::new(kind, side, index);

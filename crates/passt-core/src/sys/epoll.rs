@@ -23,14 +23,31 @@ impl Epoll {
 
     /// Registers `fd` for readability, tagged with `data`.
     pub fn add_readable(&self, fd: impl AsFd, data: u64) -> io::Result<()> {
-        let mut ev = EpollEvent::new(EpollFlags::EPOLLIN, data);
+        self.ctl(EpollOp::EpollCtlAdd, fd, EpollFlags::EPOLLIN, data)
+    }
+
+    /// Changes whether `fd` is also watched for writability.
+    pub fn set_writable(&self, fd: impl AsFd, data: u64, writable: bool) -> io::Result<()> {
+        let mut flags = EpollFlags::EPOLLIN;
+        if writable {
+            flags |= EpollFlags::EPOLLOUT;
+        }
+        self.ctl(EpollOp::EpollCtlMod, fd, flags, data)
+    }
+
+    pub fn delete(&self, fd: impl AsFd) -> io::Result<()> {
         epoll_ctl(
             self.fd.as_raw_fd(),
-            EpollOp::EpollCtlAdd,
+            EpollOp::EpollCtlDel,
             fd.as_fd().as_raw_fd(),
-            &mut ev,
+            None,
         )
         .map_err(io::Error::from)
+    }
+
+    fn ctl(&self, op: EpollOp, fd: impl AsFd, flags: EpollFlags, data: u64) -> io::Result<()> {
+        let mut ev = EpollEvent::new(flags, data);
+        epoll_ctl(self.fd.as_raw_fd(), op, fd.as_fd().as_raw_fd(), &mut ev).map_err(io::Error::from)
     }
 
     /// Waits for events; `None` blocks indefinitely. An interrupted wait

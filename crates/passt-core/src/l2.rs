@@ -1,0 +1,277 @@
+//! The guest side of the engine: parses each frame from the guest and
+//! sends it where it belongs — ARP, DHCP, NDP and DHCPv6 to the services,
+//! which answer at once; echo requests to the ICMP flows; TCP and UDP to
+//! their flows (later issues). Also frames what flows send back.
+//!
+//! Every frame is either used or dropped with a `DropReason` the engine
+//! counts. Replies go into the round's `TxQueue`; nothing is allocated
+//! per frame except by the services' replies (rare, setup-time traffic).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
+
+use crate::backend::txqueue::TxQueue;
+use crate::config::GuestConfig;
+use crate::flow::icmp::{self as icmp_flow, IcmpFlows, RequestError};
+use crate::services::{arp as arp_svc, dhcp, dhcpv6 as dhcpv6_svc, ndp};
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::frame::{parse_frame, Payload, L4};
+use crate::wire::{arp, dhcpv4, dhcpv6, icmp, ipv4, ipv6, ndisc, udp, DropReason};
+
+pub struct L2 {
+    cfg: GuestConfig,
+    /// The guest's MAC, learned from its frames.
+    guest_mac: Option<MacAddr>,
+    /// IPv4 identification for the packets we originate.
+    ip_id: u16,
+}
+
+impl L2 {
+    pub fn new(cfg: GuestConfig) -> Self {
+        L2 {
+            cfg,
+            guest_mac: None,
+            ip_id: 0,
+        }
+    }
+
+    pub fn config(&self) -> &GuestConfig {
+        &self.cfg
+    }
+
+    /// Handles one frame from the guest. `Ok(Some(i))`: echo flow `i` was
+    /// created and its socket needs registering.
+    pub fn guest_frame(
+        &mut self,
+        frame: &[u8],
+        now: Instant,
+        tx: &mut TxQueue,
+        icmp: &mut IcmpFlows,
+    ) -> Result<Option<usize>, DropReason> {
+        let f = parse_frame(frame)?;
+        if !ethernet::is_multicast(f.src_mac) {
+            self.guest_mac = Some(f.src_mac);
+        }
+        match f.payload {
+            Payload::Arp(a) => {
+                if a.op == arp::OP_REQUEST {
+                    let q = arp_svc::Query {
+                        sender_mac: a.sender_mac,
+                        sender_ip: a.sender_ip,
+                        target_ip: a.target_ip,
+                    };
+                    if let Some(r) = arp_svc::answer(&q, &self.cfg) {
+                        self.arp_reply(tx, &r);
+                    }
+                }
+                Ok(None)
+            }
+            Payload::Ip(ip) => match ip.l4 {
+                L4::Udp(u) if u.dst_port == dhcpv4::SERVER_PORT && ip.src.is_ipv4() => {
+                    self.dhcp(tx, u.payload, f.src_mac)?;
+                    Ok(None)
+                }
+                L4::Udp(u) if u.dst_port == dhcpv6::SERVER_PORT && ip.src.is_ipv6() => {
+                    self.dhcpv6(tx, u.payload, ip.src, u.src_port, f.src_mac)?;
+                    Ok(None)
+                }
+                L4::Icmp { repr, message }
+                    if ip.src.is_ipv6()
+                        && (ndisc::ROUTER_SOLICIT..=ndisc::NEIGHBOR_ADVERT)
+                            .contains(&repr.kind) =>
+                {
+                    let IpAddr::V6(src) = ip.src else {
+                        return Err(DropReason::Malformed);
+                    };
+                    let m = ndisc::parse(message)?;
+                    if let Some(a) = ndp::answer(&m, src, f.src_mac, &self.cfg) {
+                        self.icmpv6_frame(tx, a.dst_mac, a.src_ip, a.dst_ip, &a.message);
+                    }
+                    Ok(None)
+                }
+                L4::Icmp { repr, message }
+                    if repr.kind == icmp::V4_ECHO_REQUEST || repr.kind == icmp::V6_ECHO_REQUEST =>
+                {
+                    if self.cfg.disabled.icmp {
+                        return Err(DropReason::Disabled);
+                    }
+                    match icmp.request(ip.src, ip.dst, message, now) {
+                        Ok(created) => Ok(created),
+                        Err(RequestError::TooManyFlows | RequestError::Socket(_)) => {
+                            Err(DropReason::NoFlow)
+                        }
+                    }
+                }
+                // Other ICMP (errors, MLD, our own advertisements echoed).
+                L4::Icmp { .. } => Err(DropReason::Unsupported),
+                L4::Tcp(_) if self.cfg.disabled.tcp => Err(DropReason::Disabled),
+                L4::Udp(_) if self.cfg.disabled.udp => Err(DropReason::Disabled),
+                // TCP and UDP flows come with the next issues.
+                L4::Tcp(_) | L4::Udp(_) | L4::Other(..) => Err(DropReason::Unsupported),
+            },
+        }
+    }
+
+    /// Frames an echo reply from a flow.
+    pub fn icmp_reply(&mut self, r: &icmp_flow::Reply, tx: &mut TxQueue) {
+        let Some(mac) = self.guest_mac else { return };
+        match (r.src, r.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let mut msg = r.message.clone();
+                icmp::fill_checksum_v4(&mut msg);
+                self.ipv4_frame(tx, mac, s, d, ipv4::PROTO_ICMP, &msg);
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.icmpv6_frame(tx, mac, s, d, &r.message),
+            _ => {}
+        }
+    }
+
+    fn arp_reply(&self, tx: &mut TxQueue, r: &arp_svc::Reply) {
+        let our_mac = self.cfg.our_mac;
+        tx.push(ethernet::HEADER_LEN + arp::LEN, |b| {
+            ethernet::emit_header(b, r.dst_mac, our_mac, ethernet::ETHERTYPE_ARP);
+            arp::Repr {
+                op: arp::OP_REPLY,
+                sender_mac: r.our_mac,
+                sender_ip: r.our_ip,
+                target_mac: r.dst_mac,
+                target_ip: r.dst_ip,
+            }
+            .emit(&mut b[ethernet::HEADER_LEN..]);
+        });
+    }
+
+    fn dhcp(
+        &mut self,
+        tx: &mut TxQueue,
+        payload: &[u8],
+        src_mac: MacAddr,
+    ) -> Result<(), DropReason> {
+        let p = dhcpv4::Packet::new_checked(payload)?;
+        let req = dhcpv4::Request::parse(&p)?;
+        if req.chaddr != src_mac {
+            // A relay or a spoof: we serve the one guest on this link.
+            return Err(DropReason::NotForUs);
+        }
+        let Some(a) = dhcp::answer(&req, &self.cfg) else {
+            return Ok(());
+        };
+        let Some(v4) = &self.cfg.v4 else {
+            return Ok(());
+        };
+        let mut msg = vec![0u8; a.reply.buffer_len()];
+        a.reply.emit(&mut msg);
+        let gw = v4.gateway;
+        self.udp4_frame(
+            tx,
+            a.dst_mac,
+            gw,
+            a.dst_ip,
+            dhcpv4::SERVER_PORT,
+            dhcpv4::CLIENT_PORT,
+            &msg,
+        );
+        Ok(())
+    }
+
+    fn dhcpv6(
+        &mut self,
+        tx: &mut TxQueue,
+        payload: &[u8],
+        src: IpAddr,
+        src_port: u16,
+        src_mac: MacAddr,
+    ) -> Result<(), DropReason> {
+        let req = dhcpv6::parse(payload)?;
+        let (Some(reply), Some(v6), IpAddr::V6(dst)) =
+            (dhcpv6_svc::answer(&req, &self.cfg), &self.cfg.v6, src)
+        else {
+            return Ok(());
+        };
+        let msg = reply.emit();
+        let from = v6.router_ll;
+        let len = udp::HEADER_LEN + msg.len();
+        let our_mac = self.cfg.our_mac;
+        tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + len, |b| {
+            ethernet::emit_header(b, src_mac, our_mac, ethernet::ETHERTYPE_IPV6);
+            let ip = &mut b[ethernet::HEADER_LEN..];
+            ipv6::emit_header(ip, from, dst, ipv6::NEXT_UDP, len, 255);
+            let l4 = &mut ip[ipv6::HEADER_LEN..];
+            l4[udp::HEADER_LEN..].copy_from_slice(&msg);
+            udp::emit(
+                l4,
+                from.into(),
+                dst.into(),
+                dhcpv6::SERVER_PORT,
+                src_port,
+                msg.len(),
+            );
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn udp4_frame(
+        &mut self,
+        tx: &mut TxQueue,
+        dst_mac: MacAddr,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+    ) {
+        let len = udp::HEADER_LEN + payload.len();
+        let our_mac = self.cfg.our_mac;
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let id = self.ip_id;
+        tx.push(ethernet::HEADER_LEN + ipv4::HEADER_LEN + len, |b| {
+            ethernet::emit_header(b, dst_mac, our_mac, ethernet::ETHERTYPE_IPV4);
+            let ip = &mut b[ethernet::HEADER_LEN..];
+            ipv4::emit_header(ip, src, dst, ipv4::PROTO_UDP, len, id);
+            let l4 = &mut ip[ipv4::HEADER_LEN..];
+            l4[udp::HEADER_LEN..].copy_from_slice(payload);
+            udp::emit(l4, src.into(), dst.into(), sport, dport, payload.len());
+        });
+    }
+
+    fn ipv4_frame(
+        &mut self,
+        tx: &mut TxQueue,
+        dst_mac: MacAddr,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        proto: u8,
+        l4: &[u8],
+    ) {
+        let our_mac = self.cfg.our_mac;
+        self.ip_id = self.ip_id.wrapping_add(1);
+        let id = self.ip_id;
+        tx.push(ethernet::HEADER_LEN + ipv4::HEADER_LEN + l4.len(), |b| {
+            ethernet::emit_header(b, dst_mac, our_mac, ethernet::ETHERTYPE_IPV4);
+            let ip = &mut b[ethernet::HEADER_LEN..];
+            ipv4::emit_header(ip, src, dst, proto, l4.len(), id);
+            ip[ipv4::HEADER_LEN..].copy_from_slice(l4);
+        });
+    }
+
+    /// An ICMPv6 message (checksum computed here); NDP needs hop limit 255.
+    fn icmpv6_frame(
+        &self,
+        tx: &mut TxQueue,
+        dst_mac: MacAddr,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        msg: &[u8],
+    ) {
+        let our_mac = self.cfg.our_mac;
+        tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + msg.len(), |b| {
+            ethernet::emit_header(b, dst_mac, our_mac, ethernet::ETHERTYPE_IPV6);
+            let ip = &mut b[ethernet::HEADER_LEN..];
+            ipv6::emit_header(ip, src, dst, ipv6::NEXT_ICMPV6, msg.len(), 255);
+            let m = &mut ip[ipv6::HEADER_LEN..];
+            m.copy_from_slice(msg);
+            icmp::fill_checksum_v6(m, src.into(), dst.into());
+        });
+    }
+}

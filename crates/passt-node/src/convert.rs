@@ -1,0 +1,252 @@
+//! The binding configuration (a plain JS object built by
+//! `ts/config/bindingify.ts`) into the engine's types. One function per
+//! section; every error names the key that is wrong. No defaults are
+//! decided here: TypeScript fills them in before the object crosses.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use passt_core::config::{Disabled, GuestConfig, Ipv4Config, Ipv6Config};
+use passt_core::engine::BackendSpec;
+use passt_core::flow::icmp::GatewayMap;
+use passt_core::netns::{NetConfig, PastaSpec, Target};
+
+use crate::value::Value;
+
+type R<T> = Result<T, String>;
+
+/// A present member: `undefined` and `null` count as absent.
+fn field<'a>(v: &'a Value, _path: &str, key: &str) -> Option<&'a Value> {
+    match v.get(key) {
+        None | Some(Value::Undefined) | Some(Value::Null) => None,
+        Some(x) => Some(x),
+    }
+}
+
+fn string(v: &Value, path: &str, key: &str) -> R<Option<String>> {
+    match field(v, path, key) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("{path}.{key}: expected a string")),
+    }
+}
+
+fn req_string(v: &Value, path: &str, key: &str) -> R<String> {
+    string(v, path, key)?.ok_or_else(|| format!("{path}.{key}: missing"))
+}
+
+fn number(v: &Value, path: &str, key: &str) -> R<Option<f64>> {
+    match field(v, path, key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => Ok(Some(*n)),
+        Some(_) => Err(format!("{path}.{key}: expected a number")),
+    }
+}
+
+fn int<T: TryFrom<i64>>(v: &Value, path: &str, key: &str) -> R<Option<T>> {
+    match number(v, path, key)? {
+        None => Ok(None),
+        Some(n) if n.fract() == 0.0 => T::try_from(n as i64)
+            .map(Some)
+            .map_err(|_| format!("{path}.{key}: {n} out of range")),
+        Some(n) => Err(format!("{path}.{key}: {n} is not an integer")),
+    }
+}
+
+fn flag(v: &Value, path: &str, key: &str) -> R<bool> {
+    match field(v, path, key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("{path}.{key}: expected a boolean")),
+    }
+}
+
+fn parsed<T: FromStr>(v: &Value, path: &str, key: &str) -> R<Option<T>> {
+    match string(v, path, key)? {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{path}.{key}: '{s}' is not valid")),
+    }
+}
+
+fn req<T: FromStr>(v: &Value, path: &str, key: &str) -> R<T> {
+    parsed(v, path, key)?.ok_or_else(|| format!("{path}.{key}: missing"))
+}
+
+fn list<T: FromStr>(v: &Value, path: &str, key: &str) -> R<Vec<T>> {
+    match field(v, path, key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::String(s) => s
+                    .parse()
+                    .map_err(|_| format!("{path}.{key}[{i}]: '{s}' is not valid")),
+                _ => Err(format!("{path}.{key}[{i}]: expected a string")),
+            })
+            .collect(),
+        Some(_) => Err(format!("{path}.{key}: expected an array")),
+    }
+}
+
+pub fn mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for byte in &mut out {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn mac_field(v: &Value, path: &str, key: &str) -> R<Option<[u8; 6]>> {
+    match string(v, path, key)? {
+        None => Ok(None),
+        Some(s) => mac(&s)
+            .map(Some)
+            .ok_or_else(|| format!("{path}.{key}: '{s}' is not a MAC address")),
+    }
+}
+
+fn section<'a>(v: &'a Value, path: &str, key: &str) -> R<Option<&'a Value>> {
+    match field(v, path, key) {
+        None => Ok(None),
+        Some(o @ Value::Object(_)) => Ok(Some(o)),
+        Some(_) => Err(format!("{path}.{key}: expected an object")),
+    }
+}
+
+pub fn guest(v: &Value) -> R<GuestConfig> {
+    let p = "guest";
+    let v4 = match section(v, p, "v4")? {
+        None => None,
+        Some(s) => Some(Ipv4Config {
+            addr: req(s, "guest.v4", "addr")?,
+            prefix_len: int(s, "guest.v4", "prefixLen")?.unwrap_or(24),
+            gateway: req(s, "guest.v4", "gateway")?,
+            dns: list::<Ipv4Addr>(s, "guest.v4", "dns")?,
+        }),
+    };
+    let v6 = match section(v, p, "v6")? {
+        None => None,
+        Some(s) => Some(Ipv6Config {
+            addr: req(s, "guest.v6", "addr")?,
+            prefix_len: int(s, "guest.v6", "prefixLen")?.unwrap_or(64),
+            gateway: req(s, "guest.v6", "gateway")?,
+            router_ll: req(s, "guest.v6", "routerLl")?,
+            dns: list::<Ipv6Addr>(s, "guest.v6", "dns")?,
+        }),
+    };
+    let d = section(v, p, "disabled")?
+        .cloned()
+        .unwrap_or(Value::Object(vec![]));
+    let dp = "guest.disabled";
+    Ok(GuestConfig {
+        our_mac: mac_field(v, p, "ourMac")?.ok_or("guest.ourMac: missing")?,
+        v4,
+        v6,
+        search: list::<String>(v, p, "search")?,
+        mtu: int(v, p, "mtu")?,
+        disabled: Disabled {
+            dhcp: flag(&d, dp, "dhcp")?,
+            ndp: flag(&d, dp, "ndp")?,
+            dhcpv6: flag(&d, dp, "dhcpv6")?,
+            ra: flag(&d, dp, "ra")?,
+            icmp: flag(&d, dp, "icmp")?,
+            tcp: flag(&d, dp, "tcp")?,
+            udp: flag(&d, dp, "udp")?,
+        },
+    })
+}
+
+pub fn gateway_map(v: &Value) -> R<GatewayMap> {
+    let Some(s) = section(v, "config", "gatewayMap")? else {
+        return Ok(GatewayMap::default());
+    };
+    Ok(GatewayMap {
+        v4: parsed(s, "gatewayMap", "v4")?,
+        v6: parsed(s, "gatewayMap", "v6")?,
+    })
+}
+
+pub fn pcap(v: &Value) -> R<Option<PathBuf>> {
+    Ok(string(v, "config", "pcap")?.map(PathBuf::from))
+}
+
+/// How the guest attaches: a qemu socket, or a pasta namespace to set up.
+pub enum Attach {
+    Qemu(BackendSpec),
+    Pasta(PastaSpec),
+}
+
+pub fn attach(v: &Value) -> R<Option<Attach>> {
+    let Some(b) = section(v, "config", "backend")? else {
+        return Ok(None);
+    };
+    let p = "backend";
+    match req_string(b, p, "kind")?.as_str() {
+        "qemu" => Ok(Some(Attach::Qemu(BackendSpec::QemuListen {
+            path: string(b, p, "path")?.map(PathBuf::from),
+            one_off: flag(b, p, "oneOff")?,
+        }))),
+        "qemu-fd" => {
+            let fd: i32 = int(b, p, "fd")?.ok_or("backend.fd: missing")?;
+            if fd < 0 || nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err() {
+                return Err(format!("backend.fd: {fd} is not an open descriptor"));
+            }
+            // SAFETY: the descriptor is open and handed to us by the caller
+            // (`--fd`), who gives up its ownership.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            Ok(Some(Attach::Qemu(BackendSpec::QemuFd(fd))))
+        }
+        "pasta" => {
+            let target = match string(b, p, "netns")? {
+                None => Target::New,
+                Some(netns) => Target::Join {
+                    netns,
+                    userns: string(b, p, "userns")?,
+                },
+            };
+            let config_net = match section(b, p, "configNet")? {
+                None => None,
+                Some(c) => {
+                    let cp = "backend.configNet";
+                    let v4 = match section(c, cp, "v4")? {
+                        None => None,
+                        Some(s) => Some((
+                            req(s, "configNet.v4", "addr")?,
+                            int(s, "configNet.v4", "prefixLen")?.unwrap_or(24),
+                            parsed(s, "configNet.v4", "gateway")?,
+                        )),
+                    };
+                    let v6 = match section(c, cp, "v6")? {
+                        None => None,
+                        Some(s) => Some((
+                            req(s, "configNet.v6", "addr")?,
+                            int(s, "configNet.v6", "prefixLen")?.unwrap_or(64),
+                            parsed(s, "configNet.v6", "gateway")?,
+                        )),
+                    };
+                    Some(NetConfig {
+                        mtu: int(c, cp, "mtu")?,
+                        mac: mac_field(c, cp, "mac")?,
+                        v4,
+                        v6,
+                    })
+                }
+            };
+            Ok(Some(Attach::Pasta(PastaSpec {
+                agent: PathBuf::from(req_string(b, p, "agent")?),
+                target,
+                command: list::<String>(b, p, "command")?,
+                ifname: req_string(b, p, "ifname")?,
+                config_net,
+            })))
+        }
+        other => Err(format!("backend.kind: unknown '{other}'")),
+    }
+}
