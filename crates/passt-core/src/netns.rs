@@ -113,11 +113,7 @@ pub enum Target {
 /// Starts the agent program at `program` for `target`, with `command` to
 /// run once asked (`RUN`). The agent inherits our stdio, so the command
 /// does too.
-pub fn spawn_agent(
-    program: &Path,
-    target: &Target,
-    command: &[String],
-) -> io::Result<Agent> {
+pub fn spawn_agent(program: &Path, target: &Target, command: &[String]) -> io::Result<Agent> {
     let (ours, theirs) = fdpass::seqpacket_pair()?;
     let mut cmd = Command::new(program);
     if let Target::Join { netns, userns } = target {
