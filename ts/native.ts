@@ -28,7 +28,56 @@ export interface EngineStats {
   wakeups: number;
   /** Events with a token the engine did not issue (should stay 0). */
   badTokens: number;
+  /** Frames from the guest, whatever became of them. */
+  framesIn: number;
+  /** Frames to the guest. */
+  framesOut: number;
+  /** Frames to the guest its link could not take. */
+  txDropped: number;
+  /** Flow sockets that failed (the flow was closed). */
+  flowErrors: number;
+  /** Guest frames dropped, by reason (only reasons that dropped any). */
+  drops: Record<string, number>;
 }
+
+/** The engine's configuration as it crosses to Rust (see convert.rs). */
+export interface BindingConfig {
+  guest: {
+    ourMac: string;
+    v4?: { addr: string; prefixLen: number; gateway: string; dns: string[] };
+    v6?: { addr: string; prefixLen: number; gateway: string; routerLl: string; dns: string[] };
+    search: string[];
+    mtu?: number;
+    disabled: Partial<Record<'dhcp' | 'ndp' | 'dhcpv6' | 'ra' | 'icmp' | 'tcp' | 'udp', boolean>>;
+  };
+  /** Addresses the guest reaches the host's loopback through. */
+  gatewayMap?: { v4?: string; v6?: string };
+  pcap?: string;
+  backend?:
+    | { kind: 'qemu'; path?: string; oneOff: boolean }
+    | { kind: 'qemu-fd'; fd: number }
+    | {
+        kind: 'pasta';
+        agent: string;
+        netns?: string;
+        userns?: string;
+        command: string[];
+        ifname: string;
+        configNet?: {
+          mtu?: number;
+          mac?: string;
+          v4?: { addr: string; prefixLen: number; gateway?: string };
+          v6?: { addr: string; prefixLen: number; gateway?: string };
+        };
+      };
+}
+
+export type EngineEvent =
+  | { type: 'listening'; path: string }
+  | { type: 'guest-connected' }
+  | { type: 'guest-disconnected'; reason: string }
+  | { type: 'command-exited'; status: number }
+  | { type: 'stopped'; reason: string };
 
 export interface TsfnSelfTestReport {
   calls: number;
@@ -66,7 +115,8 @@ export interface HostInfo {
 export interface Binding {
   /** Reads the host's interfaces and routes (rtnetlink); `ifname4/6` force the interface. */
   hostDiscover(options?: { ifname4?: string; ifname6?: string }): HostInfo;
-  engineStart(): EngineHandle;
+  /** Starts an engine; with a pasta backend, sets the namespace up first. */
+  engineStart(config?: BindingConfig, onEvent?: (e: EngineEvent) => void): EngineHandle;
   /** Joins the engine thread (at most 1 s); throws if it does not stop. */
   engineStop(handle: EngineHandle): void;
   engineStats(handle: EngineHandle): EngineStats;
@@ -82,23 +132,32 @@ const PLATFORMS: Record<string, string> = {
   'linux-arm64': 'linux-arm64-gnu',
 };
 
-function locate(): string {
-  const triple = PLATFORMS[`${process.platform}-${process.arch}`];
-  if (!triple) {
+function triple(): string {
+  const t = PLATFORMS[`${process.platform}-${process.arch}`];
+  if (!t) {
     throw new Error(`passt: no prebuilt engine for ${process.platform}-${process.arch}`);
   }
-  const file = `passt.${triple}.node`;
-  // A build in this checkout (ts/ or dist/ are one level below the root) ...
+  return t;
+}
+
+/** A native file: built in this checkout (ts/ and dist/ sit one level
+ * below the root), or shipped in the per-platform npm package. */
+function locate(file: string): string {
   const local = join(dirname(fileURLToPath(import.meta.url)), '..', file);
   if (existsSync(local)) return local;
-  // ... or the per-platform npm package.
-  return createRequire(import.meta.url).resolve(`passt-${triple}/${file}`);
+  const pkg = `passt-${triple()}`;
+  return join(dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`)), file);
+}
+
+/** The namespace agent executable pasta mode runs. */
+export function agentPath(): string {
+  return locate('passt-nsagent');
 }
 
 let binding: Binding | undefined;
 
 /** The addon, loaded on first use. */
 export function native(): Binding {
-  binding ??= createRequire(import.meta.url)(locate()) as Binding;
+  binding ??= createRequire(import.meta.url)(locate(`passt.${triple()}.node`)) as Binding;
   return binding;
 }

@@ -28,7 +28,8 @@ pub fn inherited(fd: i32) -> io::Result<OwnedFd> {
 }
 
 /// Spawns `cmd` with `fd` installed as descriptor `target` in the child
-/// (and without close-on-exec there); other descriptors keep their flags.
+/// (and without close-on-exec there), and our standard input, output and
+/// error inherited even if they are marked close-on-exec (Node marks them).
 pub fn spawn_with_fd(
     cmd: &mut std::process::Command,
     fd: &OwnedFd,
@@ -41,6 +42,12 @@ pub fn spawn_with_fd(
     // async-signal-safe calls (dup2, fcntl), with no allocation.
     unsafe {
         cmd.pre_exec(move || {
+            for std_fd in 0..=2 {
+                let flags = libc::fcntl(std_fd, libc::F_GETFD);
+                if flags >= 0 {
+                    libc::fcntl(std_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+                }
+            }
             if src == target {
                 let flags = libc::fcntl(target, libc::F_GETFD);
                 if flags < 0 || libc::fcntl(target, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
