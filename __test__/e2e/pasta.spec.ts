@@ -1,0 +1,70 @@
+// pasta end to end: a real network namespace (its own kernel stack) comes
+// up on our tap, configured by --config-net or by real DHCP/SLAAC/DHCPv6
+// clients, and pings the gateway, which the engine maps to the host's
+// loopback. Everything runs inside ../shared/testnet/fakehost.sh.
+import test from 'ava';
+import { pastaInFakehost } from '../helpers/fakehost.js';
+
+const pingBoth = 'ping -c 2 -W 2 192.0.2.1 && ping -6 -c 2 -W 2 fd00::1';
+
+for (const unprivileged of [false, true]) {
+  const who = unprivileged ? ' (as nobody)' : '';
+  test(`--config-net copies the host's addresses and routes; the gateway answers pings${who}`, async (t) => {
+    const r = await pastaInFakehost(
+      { configNet: true },
+      `ip -o addr show dev eth0; ip route; ip -6 route; ip -o link show eth0; ${pingBoth}`,
+      { unprivileged },
+    );
+    t.is(r.result?.status, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /inet 192\.0\.2\.2\/24 /);
+    t.regex(r.stdout, /inet6 fd00::2\/64 /);
+    t.regex(r.stdout, /default via 192\.0\.2\.1 dev eth0/);
+    t.regex(r.stdout, /default via fd00::1 dev eth0/);
+    t.regex(r.stdout, /mtu 65520/);
+    t.regex(r.stdout, /2 packets transmitted, 2 received, 0% packet loss/);
+    t.is(r.stdout.match(/0% packet loss/g)?.length, 2);
+  });
+}
+
+test('udhcpc gets the lease: address, mask, router, DNS, MTU, search list', async (t) => {
+  const script = [
+    'cat > /tmp/lease.sh <<"EOF"',
+    '#!/bin/sh',
+    '[ "$1" = bound ] && echo "LEASE ip=$ip subnet=$subnet router=$router dns=$dns mtu=$mtu search=$search lease=$lease"',
+    'exit 0',
+    'EOF',
+    'chmod +x /tmp/lease.sh',
+    'ip link set eth0 up',
+    'busybox udhcpc -i eth0 -n -q -f -t 5 -s /tmp/lease.sh',
+  ].join('\n');
+  const r = await pastaInFakehost({ mtu: 65520, search: ['example.org', 'test.lan'] }, script);
+  t.is(r.result?.status, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /LEASE ip=192\.0\.2\.2 subnet=255\.255\.255\.0 router=192\.0\.2\.1 dns=192\.0\.2\.1 mtu=65520 search=example\.org test\.lan lease=4294967295/);
+});
+
+test('SLAAC from our router advertisement, and dhclient -6 gets the DHCPv6 address', async (t) => {
+  const script = [
+    'ip link set eth0 up',
+    'for i in $(seq 50); do ip -6 -o addr show dev eth0 scope global | grep -q "fd00::.*/64.*dynamic" && break; sleep 0.1; done',
+    'ip -6 -o addr show dev eth0 scope global',
+    'timeout 20 dhclient -6 -1 -lf /tmp/dh6.lease -pf /tmp/dh6.pid eth0',
+    'ip -6 -o addr show dev eth0 scope global',
+    'ip -6 route show default',
+  ].join('\n');
+  const r = await pastaInFakehost({}, script);
+  t.is(r.result?.status, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /inet6 fd00::[0-9a-f:]+\/64 scope global (tentative )?dynamic/, 'a SLAAC address in the host prefix');
+  t.regex(r.stdout, /inet6 fd00::2\/128 scope global/, 'the DHCPv6 address');
+  t.regex(r.stdout, /default via fe80::1 dev eth0/, 'our router');
+});
+
+test('--no-map-gw: the gateway address is no longer the host', async (t) => {
+  const r = await pastaInFakehost({ configNet: true, noMapGw: true }, 'ping -c 1 -W 1 192.0.2.1');
+  t.not(r.result?.status, 0, 'the ping went to the real (unreachable) gateway');
+  t.regex(r.stdout, /100% packet loss/);
+});
+
+test("pasta reports the command's exit status", async (t) => {
+  const r = await pastaInFakehost({}, 'exit 7');
+  t.is(r.result?.status, 7);
+});

@@ -1,0 +1,52 @@
+// Runs commands inside ../shared/testnet/fakehost.sh, the fake "host"
+// namespace every end-to-end test uses (192.0.2.2/24 via 192.0.2.1,
+// fd00::2/64 via fd00::1; nothing leaves it), optionally as nobody.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const fakehostSh = fileURLToPath(new URL('../../../shared/testnet/fakehost.sh', import.meta.url));
+
+export interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs argv in a fresh fake host; killed after `timeoutMs`. */
+export function inFakehost(argv: string[], opts: { unprivileged?: boolean; timeoutMs?: number } = {}): Promise<Run> {
+  const prefix = opts.unprivileged
+    ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', fakehostSh]
+    : [fakehostSh];
+  const [cmd, ...args] = [...prefix, '--', ...argv];
+  return new Promise((resolve) => {
+    const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+export interface PastaRun extends Run {
+  result: { status: number; stats: Record<string, unknown>; plan: unknown } | undefined;
+}
+
+/** Starts pasta (programmatic API) in a fake host with `command` in the namespace. */
+export async function pastaInFakehost(
+  options: Record<string, unknown>,
+  script: string,
+  opts: { unprivileged?: boolean; timeoutMs?: number } = {},
+): Promise<PastaRun> {
+  const r = await inFakehost(
+    [process.execPath, '--import=tsx', '__test__/helpers/run-pasta.ts', JSON.stringify({ ...options, command: ['sh', '-c', script] })],
+    opts,
+  );
+  const line = r.stderr.split('\n').find((l) => l.startsWith('PASTA-RESULT '));
+  return { ...r, result: line ? JSON.parse(line.slice('PASTA-RESULT '.length)) : undefined };
+}

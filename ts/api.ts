@@ -1,0 +1,136 @@
+// The programmatic API: start passt (a qemu guest on a UNIX socket) or
+// pasta (a network namespace) from Node, and get an object that says when
+// it is ready, reports its events, and stops.
+import { agentPath, native, type BindingConfig, type EngineStats } from './native.js';
+import { Engine } from './engine.js';
+import { planGuest, readResolvConf, type GuestOverrides, type GuestPlan } from './guest.js';
+
+export interface CommonOptions extends GuestOverrides {
+  /** -i / --outbound-if4 / --outbound-if6: host interfaces to copy from. */
+  interface?: string;
+  outboundIf4?: string;
+  outboundIf6?: string;
+  /** --pcap FILE */
+  pcap?: string;
+}
+
+export interface PasstOptions extends CommonOptions {
+  /** -s: the socket path; default the first free /tmp/passt_N.socket. */
+  socket?: string;
+  /** -F: an already connected socket descriptor (implies oneOff). */
+  fd?: number;
+  /** -1: exit when the guest disconnects. */
+  oneOff?: boolean;
+}
+
+export interface PastaOptions extends CommonOptions {
+  /** Command to run in a new namespace (default: the user's shell). */
+  command?: string[];
+  /** Join this network namespace (path) instead of creating one. */
+  netns?: string;
+  /** With `netns`: the user namespace to join first. */
+  userns?: string;
+  /** Join the namespaces of this process. */
+  pid?: number;
+  /** -I: tap name (default: the host interface's name). */
+  nsIfname?: string;
+  /** --config-net: addresses, routes and MTU set through netlink. */
+  configNet?: boolean;
+  /** --ns-mac-addr */
+  nsMac?: string;
+}
+
+export interface Instance {
+  readonly engine: Engine;
+  /** What the guest is told. */
+  readonly plan: GuestPlan;
+  /** passt: the socket qemu connects to. */
+  readonly socketPath?: string;
+  stats(): EngineStats;
+  stop(): void;
+}
+
+export interface PastaInstance extends Instance {
+  /** Resolves with the command's exit status. */
+  readonly exited: Promise<number>;
+}
+
+function plan(o: CommonOptions): GuestPlan {
+  const host = native().hostDiscover({
+    ...(o.outboundIf4 ?? o.interface ? { ifname4: o.outboundIf4 ?? o.interface } : {}),
+    ...(o.outboundIf6 ?? o.interface ? { ifname6: o.outboundIf6 ?? o.interface } : {}),
+  });
+  return planGuest(host, readResolvConf(), o);
+}
+
+function base(p: GuestPlan, o: CommonOptions): BindingConfig {
+  const c: BindingConfig = { guest: p.guest, gatewayMap: p.gatewayMap };
+  if (o.pcap) c.pcap = o.pcap;
+  return c;
+}
+
+export function startPasst(o: PasstOptions = {}): Promise<Instance> {
+  const p = plan(o);
+  const config = base(p, o);
+  config.backend =
+    o.fd !== undefined
+      ? { kind: 'qemu-fd', fd: o.fd }
+      : { kind: 'qemu', oneOff: o.oneOff ?? false, ...(o.socket ? { path: o.socket } : {}) };
+  return new Promise((resolve, reject) => {
+    let socketPath: string | undefined;
+    try {
+      const engine = Engine.start(config);
+      // The socket is bound before start returns; its path is the first event.
+      engine.once('listening', (e: { path: string }) => (socketPath = e.path));
+      setImmediate(() =>
+        resolve({
+          engine,
+          plan: p,
+          get socketPath() {
+            return socketPath;
+          },
+          stats: () => engine.stats(),
+          stop: () => engine.stop(),
+        }),
+      );
+    } catch (e) {
+      reject(e);
+    }
+  });
+}
+
+export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
+  const p = plan(o);
+  const config = base(p, o);
+  const ifname = o.nsIfname ?? p.ifname4 ?? p.ifname6 ?? 'tap0';
+  const target =
+    o.pid !== undefined
+      ? { netns: `/proc/${o.pid}/ns/net`, userns: `/proc/${o.pid}/ns/user` }
+      : o.netns !== undefined
+        ? { netns: o.netns, ...(o.userns ? { userns: o.userns } : {}) }
+        : {};
+  const backend: Extract<NonNullable<BindingConfig['backend']>, { kind: 'pasta' }> = {
+    kind: 'pasta',
+    agent: agentPath(),
+    command: o.command ?? [],
+    ifname,
+    ...target,
+  };
+  if (o.configNet) {
+    const g = p.guest;
+    backend.configNet = {
+      mtu: o.mtu ?? 65520,
+      ...(o.nsMac ? { mac: o.nsMac } : {}),
+      ...(g.v4 ? { v4: { addr: g.v4.addr, prefixLen: g.v4.prefixLen, gateway: g.v4.gateway } } : {}),
+      ...(g.v6 ? { v6: { addr: g.v6.addr, prefixLen: g.v6.prefixLen, gateway: g.v6.gateway } } : {}),
+    };
+  }
+  config.backend = backend;
+  let exit: (status: number) => void = () => {};
+  const exited = new Promise<number>((resolve) => (exit = resolve));
+  const engine = Engine.start(config);
+  engine.on('command-exited', (e: { status: number }) => exit(e.status));
+  // An engine that stops before the command (error) fails the command.
+  void engine.done.then(() => exit(1));
+  return { engine, plan: p, exited, stats: () => engine.stats(), stop: () => engine.stop() };
+}
