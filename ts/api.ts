@@ -130,7 +130,7 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
   const exited = new Promise<number>((resolve) => (exit = resolve));
   const engine = Engine.start(config);
   engine.on('command-exited', (e: { status: number }) => exit(e.status));
-  // An engine that stops before the command (error) fails the command.
-  void engine.done.then(() => exit(1));
+  // Stopped on request: 0; stopped by an error before the command ended: 1.
+  void engine.done.then((reason) => exit(reason === 'stopped' ? 0 : 1));
   return { engine, plan: p, exited, stats: () => engine.stats(), stop: () => engine.stop() };
 }

@@ -113,6 +113,8 @@ export interface HostInfo {
 }
 
 export interface Binding {
+  /** qrap: connects to the first answering /tmp/passt_N.socket (or in `dir`). */
+  qrapConnect(dir?: string): { fd: number; path: string };
   /** Reads the host's interfaces and routes (rtnetlink); `ifname4/6` force the interface. */
   hostDiscover(options?: { ifname4?: string; ifname6?: string }): HostInfo;
   /** Starts an engine; with a pasta backend, sets the namespace up first. */

@@ -185,7 +185,11 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         configure(&mut Netlink::from_socket(sock)?, &tap.text, net)
             .map_err(|e| io::Error::new(e.kind(), format!("--config-net: {e}")))?;
     }
-    agent.request(&Request::Run)?;
+    // A new namespace always runs something (the shell by default); an
+    // existing one only runs a command if given one.
+    if spec.target == Target::New || !spec.command.is_empty() {
+        agent.request(&Request::Run)?;
+    }
     Ok(Pasta {
         tap: fd,
         ifname: tap.text,

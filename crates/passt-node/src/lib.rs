@@ -7,6 +7,7 @@
 //! - `tsfn`     threadsafe functions: Rust threads calling JS, non-blocking
 //! - `convert`  the binding configuration into engine types
 //! - `instance` engine start/stop/stats/events from JS
+//! - `qrap`     finds an answering passt socket for qrap
 //! - `discover` host addresses and routes for the defaults (netlink)
 //! - `selftest` exercises `tsfn` from a Rust thread, for the test suite
 #![allow(unsafe_code)]
@@ -16,6 +17,7 @@ mod discover;
 mod instance;
 mod napi;
 mod napi_sys;
+mod qrap;
 mod selftest;
 mod tsfn;
 mod value;
@@ -31,6 +33,7 @@ const EXPORTS: &[(&str, Export)] = &[
     ("engineStats", instance::stats),
     ("tsfnSelfTest", selftest::run),
     ("hostDiscover", discover::host_discover),
+    ("qrapConnect", qrap::connect),
 ];
 
 /// Every export goes through this one trampoline; the Rust function to run

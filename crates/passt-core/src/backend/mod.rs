@@ -5,5 +5,6 @@
 pub mod framing;
 pub mod pcap;
 pub mod qemu;
+pub mod qrap;
 pub mod tap;
 pub mod txqueue;

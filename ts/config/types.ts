@@ -1,0 +1,68 @@
+// The typed configuration a command line becomes: plain data, validated,
+// with nothing left to parse. Host discovery fills what is left undefined.
+import type { Mode } from './options.js';
+import type { PortForward } from './portspec.js';
+
+export type PastaTarget =
+  | { kind: 'command'; argv: string[] }
+  | { kind: 'pid'; pid: number }
+  | { kind: 'netns'; path: string; userns?: string };
+
+export interface Config {
+  mode: Mode;
+  log: {
+    debug: boolean;
+    quiet: boolean;
+    stderr: boolean;
+    file?: string;
+    /** --stats: print counters on exit. */
+    stats: boolean;
+  };
+  foreground: boolean;
+  pidFile?: string;
+  pcap?: string;
+  /** -i, --outbound-if4, --outbound-if6 */
+  interface?: string;
+  outboundIf4?: string;
+  outboundIf6?: string;
+  guest: {
+    address4?: string;
+    address6?: string;
+    prefixLen4?: number;
+    gateway4?: string;
+    gateway6?: string;
+    mac?: string;
+    mtu?: number;
+    /** -D; undefined: from /etc/resolv.conf; []: none. */
+    dns?: string[];
+    /** -S; undefined: from /etc/resolv.conf; []: none. */
+    search?: string[];
+    ipv4: boolean;
+    ipv6: boolean;
+    noMapGw: boolean;
+    /** Whether DNS resolvers and the search list go to the guest via DHCP/NDP/DHCPv6. */
+    dhcpDns: boolean;
+    dhcpSearch: boolean;
+    disabled: { tcp: boolean; udp: boolean; icmp: boolean; dhcp: boolean; ndp: boolean; dhcpv6: boolean; ra: boolean };
+  };
+  forward: {
+    tcp: PortForward;
+    udp: PortForward;
+    /** pasta: namespace to host. */
+    tcpNs: PortForward;
+    udpNs: PortForward;
+  };
+  passt: {
+    socket?: string;
+    fd?: number;
+    oneOff: boolean;
+  };
+  pasta: {
+    target: PastaTarget;
+    ifname?: string;
+    configNet: boolean;
+    nsMac?: string;
+    netnsOnly: boolean;
+    noSplice: boolean;
+  };
+}

@@ -1,0 +1,146 @@
+// Runs a validated Config: passt (qemu socket) or pasta (namespace), in
+// the foreground or, as passt and pasta do by default, in the background
+// once ready. Returns the process exit status.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { startPasst, startPasta, type CommonOptions, type Instance } from './api.js';
+import type { Config } from './config/types.js';
+import type { EngineStats } from './native.js';
+import { Logger } from './log.js';
+
+/** Set in the environment of the background copy of ourselves. */
+const DAEMON_ENV = 'PASST_TS_DAEMON';
+
+function common(c: Config): CommonOptions {
+  const g = c.guest;
+  const o: CommonOptions = {
+    ipv4: g.ipv4,
+    ipv6: g.ipv6,
+    noMapGw: g.noMapGw,
+    disabled: g.disabled,
+  };
+  const copy = <K extends keyof CommonOptions>(k: K, v: CommonOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  copy('address4', g.address4);
+  copy('address6', g.address6);
+  copy('prefixLen4', g.prefixLen4);
+  copy('gateway4', g.gateway4);
+  copy('gateway6', g.gateway6);
+  copy('mac', g.mac);
+  copy('mtu', g.mtu);
+  copy('dns', g.dhcpDns ? g.dns : []);
+  copy('search', g.dhcpSearch ? g.search : []);
+  copy('interface', c.interface);
+  copy('outboundIf4', c.outboundIf4);
+  copy('outboundIf6', c.outboundIf6);
+  copy('pcap', c.pcap);
+  return o;
+}
+
+function describe(log: Logger, inst: Instance): void {
+  const g = inst.plan.guest;
+  log.info(`Outbound interface: ${inst.plan.ifname4 ?? inst.plan.ifname6 ?? 'none'}`);
+  log.info(`ARP:\n    address: ${g.ourMac}`);
+  if (g.v4) {
+    log.info(`DHCP:\n    assign: ${g.v4.addr}\n    mask: ${g.v4.prefixLen}\n    router: ${g.v4.gateway}`);
+    if (g.v4.dns.length) log.info(`    DNS: ${g.v4.dns.join(' ')}`);
+  }
+  if (g.v6) log.info(`NDP/DHCPv6:\n    assign: ${g.v6.addr}\n    router: ${g.v6.routerLl}`);
+  if (g.search.length) log.info(`    search: ${g.search.join(' ')}`);
+}
+
+function report(log: Logger, c: Config, stats: EngineStats): void {
+  if (!c.log.stats && !c.log.debug) return;
+  const drops = Object.entries(stats.drops).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
+  process.stderr.write(
+    `${c.mode}: frames in ${stats.framesIn}, out ${stats.framesOut}, tx dropped ${stats.txDropped}, ` +
+      `flow errors ${stats.flowErrors}; dropped: ${drops}\n`,
+  );
+  void log;
+}
+
+/** Re-runs us in the background; returns once the copy is ready (it
+ * closes its stdout) with 0, or with its status if it failed. */
+function daemonize(log: Logger): Promise<number> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, [DAEMON_ENV]: '1' },
+  });
+  return new Promise((resolve) => {
+    child.stdout.pipe(process.stdout, { end: false });
+    child.stdout.on('end', () => {
+      child.unref();
+      resolve(0);
+    });
+    child.on('exit', (code) => resolve(code ?? 1));
+    child.on('error', (e) => {
+      log.error(`cannot start in background: ${e.message}`);
+      resolve(1);
+    });
+  });
+}
+
+/** In the background copy: the parent may go now. */
+function ready(c: Config): void {
+  if (c.pidFile) writeFileSync(c.pidFile, `${process.pid}\n`);
+  if (process.env[DAEMON_ENV] === '1') process.stdout.end();
+}
+
+function stopOnSignals(inst: Instance): void {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => inst.stop());
+  }
+}
+
+export async function launch(c: Config): Promise<number> {
+  const log = new Logger(c.mode, { quiet: c.log.quiet, debug: c.log.debug, ...(c.log.file ? { file: c.log.file } : {}) });
+  const background = !c.foreground && process.env[DAEMON_ENV] !== '1';
+  if (c.mode === 'passt') {
+    if (background) return daemonize(log);
+    const inst = await startPasst({
+      ...common(c),
+      oneOff: c.passt.oneOff,
+      ...(c.passt.socket !== undefined ? { socket: c.passt.socket } : {}),
+      ...(c.passt.fd !== undefined ? { fd: c.passt.fd } : {}),
+    });
+    describe(log, inst);
+    if (inst.socketPath) {
+      process.stdout.write(
+        `UNIX domain socket bound at ${inst.socketPath}\n\n` +
+          `You can now start qemu (>= 7.2, with socket-based networking):\n` +
+          `    qemu-system-x86_64 ... -device virtio-net-pci,netdev=s -netdev stream,id=s,server=off,addr.type=unix,addr.path=${inst.socketPath}\n` +
+          `or qrap, for earlier qemu versions:\n` +
+          `    qrap 5 qemu-system-x86_64 ... -net socket,fd=5 -net nic,model=virtio\n`,
+      );
+    }
+    inst.engine.on('guest-connected', () => log.debug('guest connected'));
+    inst.engine.on('guest-disconnected', (e: { reason: string }) => log.debug(`guest disconnected: ${e.reason}`));
+    stopOnSignals(inst);
+    ready(c);
+    const reason = await inst.engine.done;
+    report(log, c, inst.stats());
+    log.debug(`exiting: ${reason}`);
+    return 0;
+  }
+
+  const t = c.pasta.target;
+  if (background && t.kind !== 'command') return daemonize(log);
+  const inst = await startPasta({
+    ...common(c),
+    configNet: c.pasta.configNet,
+    ...(t.kind === 'command' ? { command: t.argv } : {}),
+    ...(t.kind === 'pid' ? { pid: t.pid } : {}),
+    ...(t.kind === 'netns' ? { netns: t.path, ...(t.userns ? { userns: t.userns } : {}) } : {}),
+    ...(c.pasta.ifname !== undefined ? { nsIfname: c.pasta.ifname } : {}),
+    ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
+  });
+  if (t.kind !== 'command') describe(log, inst);
+  stopOnSignals(inst);
+  ready(c);
+  const status = await inst.exited;
+  report(log, c, inst.stats());
+  inst.stop();
+  return status;
+}
