@@ -1,0 +1,124 @@
+// Command-line parsing into Config, and the one-line errors.
+import test from 'ava';
+import { parseArgs, parseNetmask } from '../../ts/config/normalize.js';
+import { OPTIONS } from '../../ts/config/options.js';
+import type { Config } from '../../ts/config/types.js';
+
+function config(mode: 'passt' | 'pasta', argv: string[]): Config {
+  const p = parseArgs(mode, argv);
+  if (p.action !== 'run') throw new Error(`not a run: ${p.action}`);
+  return p.config;
+}
+const fails = (mode: 'passt' | 'pasta', argv: string[], message: string) => (t: import('ava').ExecutionContext) =>
+  t.throws(() => parseArgs(mode, argv), { message });
+
+test('defaults follow the man page', (t) => {
+  const c = config('passt', []);
+  t.deepEqual(c.forward.tcp, { mode: 'none' });
+  t.true(c.guest.ipv4 && c.guest.ipv6 && c.guest.dhcpDns && c.guest.dhcpSearch);
+  t.false(c.foreground);
+  const p = config('pasta', []);
+  t.deepEqual(p.forward.tcp, { mode: 'auto' });
+  t.false(p.guest.dhcpDns, 'pasta passes DNS only with --dhcp-dns');
+  t.deepEqual(p.pasta.target, { kind: 'command', argv: [] });
+});
+
+test('addresses are filed by family, once each', (t) => {
+  const c = config('passt', ['-a', '192.0.2.9', '--address', 'fd00::9', '-g', '192.0.2.254', '-n', '255.255.0.0']);
+  t.is(c.guest.address4, '192.0.2.9');
+  t.is(c.guest.address6, 'fd00::9');
+  t.is(c.guest.gateway4, '192.0.2.254');
+  t.is(c.guest.prefixLen4, 16);
+  t.throws(() => parseArgs('passt', ['-a', '192.0.2.9', '-a', '192.0.2.10']), {
+    message: '-a 192.0.2.10: an IPv4 address was already given',
+  });
+  t.throws(() => parseArgs('passt', ['-g', 'gateway']), { message: '-g gateway: not an IPv4 or IPv6 address' });
+});
+
+test('netmask: dot-decimal or bits, IPv4 only, contiguous', (t) => {
+  t.is(parseNetmask('-n', '24'), 24);
+  t.is(parseNetmask('-n', '255.255.255.128'), 25);
+  t.is(parseNetmask('-n', '0.0.0.0'), 0);
+  t.throws(() => parseNetmask('-n', 'ffff::'), { message: '-n ffff::: wrong family (IPv4 netmask expected)' });
+  t.throws(() => parseNetmask('-n', '255.0.255.0'), { message: '-n 255.0.255.0: netmask is not contiguous' });
+  t.throws(() => parseNetmask('-n', '33'), { message: '-n 33: out of range (0-32)' });
+});
+
+test('DNS, search list, MTU, MAC', (t) => {
+  const c = config('passt', ['-D', '192.0.2.53', '-D', 'fd00::53', '-S', 'a.example b.example', '-m', '9000', '-M', '02:00:00:AA:BB:CC']);
+  t.deepEqual(c.guest.dns, ['192.0.2.53', 'fd00::53']);
+  t.deepEqual(c.guest.search, ['a.example', 'b.example']);
+  t.is(c.guest.mtu, 9000);
+  t.is(c.guest.mac, '02:00:00:aa:bb:cc');
+  t.deepEqual(config('passt', ['-D', 'none', '-S', 'none']).guest.dns, []);
+  t.deepEqual(config('passt', ['-S', 'none']).guest.search, []);
+});
+
+test('toggles and short-option groups', (t) => {
+  const c = config('passt', ['-fdq1', '--no-dhcp', '--no-ndp', '--no-dhcpv6', '--no-ra', '--no-icmp', '--no-tcp', '--no-udp', '--no-map-gw', '-4']);
+  t.true(c.foreground && c.log.debug && c.log.quiet && c.passt.oneOff);
+  t.deepEqual(c.guest.disabled, { tcp: true, udp: true, icmp: true, dhcp: true, ndp: true, dhcpv6: true, ra: true });
+  t.true(c.guest.noMapGw);
+  t.false(c.guest.ipv6);
+});
+
+test('passt socket options', (t) => {
+  t.is(config('passt', ['-s', '/tmp/x.sock']).passt.socket, '/tmp/x.sock');
+  const fd = config('passt', ['-F', '5']);
+  t.is(fd.passt.fd, 5);
+  t.true(fd.passt.oneOff, '--fd implies --one-off');
+  t.is(config('passt', ['--pcap', '/tmp/c.pcap', '-P', '/tmp/p']).pidFile, '/tmp/p');
+});
+
+test('pasta targets: command, PID, --netns', (t) => {
+  t.deepEqual(config('pasta', ['--config-net', '--', 'ip', '-br', 'a']).pasta.target, { kind: 'command', argv: ['ip', '-br', 'a'] });
+  t.deepEqual(config('pasta', ['sh', '-c', 'exit 3']).pasta.target, { kind: 'command', argv: ['sh', '-c', 'exit 3'] });
+  t.deepEqual(config('pasta', ['1234']).pasta.target, { kind: 'pid', pid: 1234 });
+  t.deepEqual(config('pasta', ['--netns', 'blue']).pasta.target, { kind: 'netns', path: '/run/netns/blue' });
+  t.deepEqual(config('pasta', ['--netns', '/proc/1/ns/net', '--userns', '/proc/1/ns/user']).pasta.target, {
+    kind: 'netns',
+    path: '/proc/1/ns/net',
+    userns: '/proc/1/ns/user',
+  });
+  const c = config('pasta', ['-I', 'tap7', '--ns-mac-addr', '02:00:00:00:00:07', '--config-net']);
+  t.is(c.pasta.ifname, 'tap7');
+  t.is(c.pasta.nsMac, '02:00:00:00:00:07');
+  t.true(c.pasta.configNet);
+});
+
+test('unknown option', fails('passt', ['--frobnicate'], "unrecognized option '--frobnicate'"));
+test('unknown short option', fails('passt', ['-z'], "unrecognized option '-z'"));
+test('missing value', fails('passt', ['-s'], "option '-s' requires an argument"));
+test('missing value, long form', fails('pasta', ['--netns'], "option '--netns' requires an argument"));
+test('mode-only options', fails('pasta', ['-s', '/tmp/x'], '-s: passt-only option'));
+test('mode-only options, the other way', fails('passt', ['--config-net'], '--config-net: pasta-only option'));
+test('unsupported options', fails('passt', ['--vhost-user'], '--vhost-user: not supported'));
+test('recognised but not yet implemented', fails('passt', ['-t', '22'], '-t: not supported yet'));
+test('port spec errors come first', fails('pasta', ['-t', '1000-1010:2000-2011'], '-t 1000-1010:2000-2011: range lengths differ (11 vs 12)'));
+test('a single-valued option twice', fails('passt', ['-s', 'a', '-s', 'b'], '-s: given more than once'));
+test('-4 with -6', fails('passt', ['-4', '-6'], '-4 and -6 are mutually exclusive'));
+test('--netns with a command', fails('pasta', ['--netns', 'x', 'sh'], "--netns: can't be given with a PID or command ('sh')"));
+test('MTU range', fails('passt', ['-m', '65521'], '-m 65521: out of range (68-65520)'));
+test('MAC syntax', fails('passt', ['-M', '00:11:22'], '-M 00:11:22: not a MAC address'));
+test('IPv6 address with -4', fails('passt', ['-4', '-a', 'fd00::1'], '-4: IPv6 address fd00::1 given'));
+test('passt takes no arguments', fails('passt', ['extra'], "unexpected argument 'extra'"));
+
+test('-t none is accepted; help and version win', (t) => {
+  t.deepEqual(config('passt', ['-t', 'none', '-u', 'none']).forward.udp, { mode: 'none' });
+  t.deepEqual(parseArgs('passt', ['-a', 'bogus', '--help']), { action: 'help' }, 'help wins over bad values');
+  t.deepEqual(parseArgs('pasta', ['--version']), { action: 'version' });
+});
+
+test('every option of the table parses in its modes', (t) => {
+  for (const o of OPTIONS) {
+    for (const mode of o.modes) {
+      const argv = [`--${o.long}`, ...(o.value ? [o.long.includes('port') || o.long.endsWith('-ns') ? 'none' : 'x'] : [])];
+      try {
+        parseArgs(mode, argv);
+      } catch (e) {
+        t.notRegex((e as Error).message, /unrecognized|pasta-only|passt-only/, `${mode} --${o.long}`);
+      }
+    }
+  }
+  t.pass();
+});
