@@ -82,11 +82,15 @@ impl Options {
     /// Most option bytes a header holds (data offset 15 words).
     pub const MAX_LEN: usize = 40;
 
+    /// Layout as Linux writes it, so a SYN re-emits byte for byte: MSS;
+    /// SACK-permitted + timestamps (12) or NOP NOP + timestamps (12);
+    /// NOP + window scale (4); NOP NOP + SACK-permitted without
+    /// timestamps (4).
     fn fixed_len(&self) -> usize {
         self.mss.map_or(0, |_| 4)
-            + self.wscale.map_or(0, |_| 4) // NOP + 3
-            + if self.sack_permitted { 4 } else { 0 } // NOP NOP + 2
-            + self.timestamp.map_or(0, |_| 12) // NOP NOP + 10
+            + self.timestamp.map_or(0, |_| 12)
+            + self.wscale.map_or(0, |_| 4)
+            + if self.sack_permitted && self.timestamp.is_none() { 4 } else { 0 }
     }
 
     /// SACK blocks emitted: as many of `sack_len` as fit in the header.
@@ -113,16 +117,20 @@ impl Options {
             let m = mss.to_be_bytes();
             put(&[kind::MSS, 4, m[0], m[1]]);
         }
+        if let Some((val, ecr)) = self.timestamp {
+            if self.sack_permitted {
+                put(&[kind::SACK_PERM, 2, kind::TIMESTAMP, 10]);
+            } else {
+                put(&[kind::NOP, kind::NOP, kind::TIMESTAMP, 10]);
+            }
+            put(&val.to_be_bytes());
+            put(&ecr.to_be_bytes());
+        }
         if let Some(ws) = self.wscale {
             put(&[kind::NOP, kind::WSCALE, 3, ws]);
         }
-        if self.sack_permitted {
+        if self.sack_permitted && self.timestamp.is_none() {
             put(&[kind::NOP, kind::NOP, kind::SACK_PERM, 2]);
-        }
-        if let Some((val, ecr)) = self.timestamp {
-            put(&[kind::NOP, kind::NOP, kind::TIMESTAMP, 10]);
-            put(&val.to_be_bytes());
-            put(&ecr.to_be_bytes());
         }
         let blocks = self.sack_blocks();
         if blocks > 0 {
@@ -217,6 +225,9 @@ mod tests {
     #[test]
     fn parses_linux_syn_options() {
         let o = Options::parse(&SYN_OPTIONS).unwrap();
+        let mut out = [0u8; 20];
+        o.emit(&mut out);
+        assert_eq!(out, SYN_OPTIONS, "re-emitted in Linux's layout");
         assert_eq!(o.mss, Some(65480));
         assert!(o.sack_permitted);
         assert_eq!(o.timestamp, Some((0x9d5b_3e11, 0)));
