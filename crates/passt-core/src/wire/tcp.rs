@@ -90,7 +90,11 @@ impl Options {
         self.mss.map_or(0, |_| 4)
             + self.timestamp.map_or(0, |_| 12)
             + self.wscale.map_or(0, |_| 4)
-            + if self.sack_permitted && self.timestamp.is_none() { 4 } else { 0 }
+            + if self.sack_permitted && self.timestamp.is_none() {
+                4
+            } else {
+                0
+            }
     }
 
     /// SACK blocks emitted: as many of `sack_len` as fit in the header.
