@@ -76,26 +76,20 @@ export function startPasst(o: PasstOptions = {}): Promise<Instance> {
     o.fd !== undefined
       ? { kind: 'qemu-fd', fd: o.fd }
       : { kind: 'qemu', oneOff: o.oneOff ?? false, ...(o.socket ? { path: o.socket } : {}) };
+  const engine = Engine.start(config);
+  const instance = (socketPath?: string): Instance => ({
+    engine,
+    plan: p,
+    ...(socketPath !== undefined ? { socketPath } : {}),
+    stats: () => engine.stats(),
+    stop: () => engine.stop(),
+  });
+  if (config.backend.kind === 'qemu-fd') return Promise.resolve(instance());
+  // The socket is bound before start returns; its path comes as the
+  // first event, through the event queue.
   return new Promise((resolve, reject) => {
-    let socketPath: string | undefined;
-    try {
-      const engine = Engine.start(config);
-      // The socket is bound before start returns; its path is the first event.
-      engine.once('listening', (e: { path: string }) => (socketPath = e.path));
-      setImmediate(() =>
-        resolve({
-          engine,
-          plan: p,
-          get socketPath() {
-            return socketPath;
-          },
-          stats: () => engine.stats(),
-          stop: () => engine.stop(),
-        }),
-      );
-    } catch (e) {
-      reject(e);
-    }
+    engine.once('listening', (e: { path: string }) => resolve(instance(e.path)));
+    void engine.done.then((reason) => reject(new Error(reason)));
   });
 }
 
