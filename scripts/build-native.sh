@@ -4,6 +4,8 @@
 # looks for them first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The Debian crates the build needs: installed as root, named otherwise.
+scripts/setup-deps.sh
 npx napi build --platform --release \
   --manifest-path crates/passt-node/Cargo.toml --package-json-path package.json --output-dir .
 cargo build --release --quiet -p passt-core --bin passt-nsagent
