@@ -68,3 +68,50 @@ test("pasta reports the command's exit status", async (t) => {
   const r = await pastaInFakehost({}, 'exit 7');
   t.is(r.result?.status, 7);
 });
+
+test('the pasta CLI: --config-net, the command runs, its status is ours', async (t) => {
+  const { inFakehost } = await import('../helpers/fakehost.js');
+  const r = await inFakehost(['node', 'dist/cli/pasta.js', '--config-net', '--', 'sh', '-c', 'ip -o addr show dev eth0; exit 4']);
+  t.is(r.status, 4, r.stderr);
+  t.regex(r.stdout, /inet 192\.0\.2\.2\/24/);
+});
+
+test('a 10-second storm of random frames is dropped and counted; the guest is served afterwards', async (t) => {
+  // Random frames (random EtherTypes, truncated and garbage IPv4/IPv6/ARP
+  // headers) written on the namespace's side of the tap with a packet
+  // socket, then a real DHCP exchange and pings.
+  const storm = [
+    'import os, random, socket, time',
+    's = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)',
+    's.bind(("eth0", 0))',
+    'random.seed(1)',
+    'n, end = 0, time.time() + 10',
+    'while time.time() < end:',
+    '    kind = random.choice([b"\\x08\\x00", b"\\x86\\xdd", b"\\x08\\x06", os.urandom(2)])',
+    '    body = bytes([0x45]) + os.urandom(random.randrange(0, 200)) if kind == b"\\x08\\x00" else os.urandom(random.randrange(0, 200))',
+    '    frame = b"\\xff" * 6 + b"\\x02\\x00\\x00\\x00\\x00\\x09" + kind + body',
+    '    try:',
+    '        s.send(frame); n += 1',
+    '    except OSError:',
+    '        pass',
+    'print("STORM", n)',
+  ].join('\n');
+  const script = [
+    `cat > /tmp/storm.py <<'EOF'\n${storm}\nEOF`,
+    'ip link set eth0 up',
+    'python3 /tmp/storm.py',
+    'busybox udhcpc -i eth0 -n -q -f -t 5 -s /bin/true || exit 10',
+    'ip addr add 192.0.2.2/24 dev eth0 && ip route add default via 192.0.2.1',
+    'ping -c 2 -W 2 192.0.2.1',
+  ].join('\n');
+  const r = await pastaInFakehost({}, script, { timeoutMs: 90_000 });
+  t.is(r.result?.status, 0, r.stdout + r.stderr);
+  const sent = Number(/STORM (\d+)/.exec(r.stdout)?.[1]);
+  t.true(sent > 1000, `storm frames sent: ${sent}`);
+  t.regex(r.stdout, /0% packet loss/);
+  const stats = r.result!.stats as { framesIn: number; drops: Record<string, number> };
+  const dropped = Object.values(stats.drops).reduce((a, b) => a + b, 0);
+  t.true(stats.framesIn >= sent, `frames in ${stats.framesIn}`);
+  t.true(dropped >= sent * 0.9, `dropped ${dropped} of ${sent}: ${JSON.stringify(stats.drops)}`);
+  t.log(`storm: ${sent} frames, drops ${JSON.stringify(stats.drops)}`);
+});
