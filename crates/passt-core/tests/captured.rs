@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use passt_core::wire::frame::{parse_frame, Payload, L4};
-use passt_core::wire::{arp, ethernet, ipv4, ipv6, tcp, udp};
+use passt_core::wire::{arp, ethernet, ipv4, ipv6, udp};
 
 fn frames() -> Vec<Vec<u8>> {
     let data = include_bytes!("fixtures/pasta-guest.pcap");
