@@ -12,29 +12,18 @@ import { Logger } from './log.js';
 const DAEMON_ENV = 'PASST_TS_DAEMON';
 
 function common(c: Config): CommonOptions {
-  const g = c.guest;
-  const o: CommonOptions = {
-    ipv4: g.ipv4,
-    ipv6: g.ipv6,
-    noMapGw: g.noMapGw,
-    disabled: g.disabled,
-  };
-  const copy = <K extends keyof CommonOptions>(k: K, v: CommonOptions[K] | undefined) => {
+  const { dhcpDns, dhcpSearch, dns, search, ...guest } = c.guest;
+  const o: CommonOptions = { ...guest };
+  // --no-dhcp-dns, --no-dhcp-search (passt), or no --dhcp-dns,
+  // --dhcp-search (pasta): the guest is told none; else -D/-S or the host's.
+  if (!dhcpDns) o.dns = [];
+  else if (dns !== undefined) o.dns = dns;
+  if (!dhcpSearch) o.search = [];
+  else if (search !== undefined) o.search = search;
+  for (const k of ['interface', 'outboundIf4', 'outboundIf6', 'pcap'] as const) {
+    const v = c[k];
     if (v !== undefined) o[k] = v;
-  };
-  copy('address4', g.address4);
-  copy('address6', g.address6);
-  copy('prefixLen4', g.prefixLen4);
-  copy('gateway4', g.gateway4);
-  copy('gateway6', g.gateway6);
-  copy('mac', g.mac);
-  copy('mtu', g.mtu);
-  copy('dns', g.dhcpDns ? g.dns : []);
-  copy('search', g.dhcpSearch ? g.search : []);
-  copy('interface', c.interface);
-  copy('outboundIf4', c.outboundIf4);
-  copy('outboundIf6', c.outboundIf6);
-  copy('pcap', c.pcap);
+  }
   return o;
 }
 

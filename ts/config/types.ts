@@ -2,6 +2,7 @@
 // with nothing left to parse. Host discovery fills what is left undefined.
 import type { Mode } from './options.js';
 import type { PortForward } from './portspec.js';
+import type { GuestOverrides } from '../guest.js';
 
 export type PastaTarget =
   | { kind: 'command'; argv: string[] }
@@ -25,25 +26,15 @@ export interface Config {
   interface?: string;
   outboundIf4?: string;
   outboundIf6?: string;
-  guest: {
-    address4?: string;
-    address6?: string;
-    prefixLen4?: number;
-    gateway4?: string;
-    gateway6?: string;
-    mac?: string;
-    mtu?: number;
-    /** -D; undefined: from /etc/resolv.conf; []: none. */
-    dns?: string[];
-    /** -S; undefined: from /etc/resolv.conf; []: none. */
-    search?: string[];
+  /** What the guest is told; unset fields come from the host. */
+  guest: GuestOverrides & {
     ipv4: boolean;
     ipv6: boolean;
     noMapGw: boolean;
     /** Whether DNS resolvers and the search list go to the guest via DHCP/NDP/DHCPv6. */
     dhcpDns: boolean;
     dhcpSearch: boolean;
-    disabled: { tcp: boolean; udp: boolean; icmp: boolean; dhcp: boolean; ndp: boolean; dhcpv6: boolean; ra: boolean };
+    disabled: Required<NonNullable<GuestOverrides['disabled']>>;
   };
   forward: {
     tcp: PortForward;

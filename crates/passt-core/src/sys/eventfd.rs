@@ -29,12 +29,7 @@ impl EventFd {
 
     /// Resets the counter; returns how many signals were pending.
     pub fn drain(&self) -> io::Result<u64> {
-        let mut buf = [0u8; 8];
-        match nix::unistd::read(self.fd.as_raw_fd(), &mut buf) {
-            Ok(_) => Ok(u64::from_ne_bytes(buf)),
-            Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(e.into()),
-        }
+        super::read_counter(self.fd.as_raw_fd())
     }
 }
 

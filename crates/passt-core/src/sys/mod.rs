@@ -21,6 +21,16 @@ pub use timerfd::IntervalTimer;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
+/// Reads the 8-byte counter of an eventfd or timerfd (0 if not readable).
+fn read_counter(fd: RawFd) -> io::Result<u64> {
+    let mut buf = [0u8; 8];
+    match nix::unistd::read(fd, &mut buf) {
+        Ok(_) => Ok(u64::from_ne_bytes(buf)),
+        Err(nix::errno::Errno::EAGAIN) => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Takes ownership of a descriptor a nix call just returned.
 fn owned(result: nix::Result<RawFd>) -> io::Result<OwnedFd> {
     let fd = result.map_err(io::Error::from)?;

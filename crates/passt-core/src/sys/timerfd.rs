@@ -5,7 +5,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
@@ -28,12 +27,7 @@ impl IntervalTimer {
 
     /// Number of intervals elapsed since the last read (0 if none).
     pub fn expirations(&self) -> io::Result<u64> {
-        let mut buf = [0u8; 8];
-        match nix::unistd::read(self.fd.as_raw_fd(), &mut buf) {
-            Ok(_) => Ok(u64::from_ne_bytes(buf)),
-            Err(Errno::EAGAIN) => Ok(0),
-            Err(e) => Err(e.into()),
-        }
+        super::read_counter(self.fd.as_raw_fd())
     }
 }
 
