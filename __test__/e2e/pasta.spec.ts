@@ -115,3 +115,40 @@ test('a 10-second storm of random frames is dropped and counted; the guest is se
   t.true(dropped >= sent * 0.9, `dropped ${dropped} of ${sent}: ${JSON.stringify(stats.drops)}`);
   t.log(`storm: ${sent} frames, drops ${JSON.stringify(stats.drops)}`);
 });
+
+test('pasta PID: joins an existing namespace, configures it, serves it until stopped', async (t) => {
+  const { inFakehost } = await import('../helpers/fakehost.js');
+  const script = `
+    unshare --user --map-root-user --net sleep 60 &
+    target=$!
+    sleep 0.3
+    node dist/cli/pasta.js -f --config-net --pid /tmp/pasta-pid.$$ $target &
+    pasta=$!
+    for i in $(seq 50); do [ -s /tmp/pasta-pid.$$ ] && break; sleep 0.1; done
+    [ "$(cat /tmp/pasta-pid.$$)" = "$pasta" ] || { echo "pid file: $(cat /tmp/pasta-pid.$$) vs $pasta"; exit 9; }
+    nsenter --preserve-credentials -U -n -t $target sh -c 'ip -o addr show dev eth0; ping -c 2 -W 2 192.0.2.1'
+    rc=$?
+    kill $pasta; wait $pasta; echo "pasta exit $?"
+    kill $target
+    rm -f /tmp/pasta-pid.$$
+    exit $rc`;
+  const r = await inFakehost(['bash', '-c', script], { timeoutMs: 60_000 });
+  t.is(r.status, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /inet 192\.0\.2\.2\/24/);
+  t.regex(r.stdout, /0% packet loss/);
+  t.regex(r.stdout, /pasta exit 0/);
+});
+
+test('--pcap captures both directions, readable by tcpdump -r', async (t) => {
+  const { inFakehost } = await import('../helpers/fakehost.js');
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/pasta-pcap-');
+  const file = `${dir}/c.pcap`;
+  const r = await inFakehost(['node', 'dist/cli/pasta.js', '--config-net', '--pcap', file, '--', 'ping', '-c', '1', '-W', '2', '192.0.2.1']);
+  t.is(r.status, 0, r.stderr);
+  const dump = spawnSync('tcpdump', ['-nr', file], { encoding: 'utf8' });
+  rmSync(dir, { recursive: true, force: true });
+  t.regex(dump.stdout, /192\.0\.2\.2 > 192\.0\.2\.1: ICMP echo request/);
+  t.regex(dump.stdout, /192\.0\.2\.1 > 192\.0\.2\.2: ICMP echo reply/);
+});
