@@ -13,10 +13,24 @@ use std::time::Instant;
 use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{self as icmp_flow, IcmpFlows, RequestError};
+use crate::flow::tcp::{self as tcp_flow, TcpFlows};
 use crate::services::{arp as arp_svc, dhcp, dhcpv6 as dhcpv6_svc, ndp};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::frame::{parse_frame, Payload, L4};
-use crate::wire::{arp, dhcpv4, dhcpv6, icmp, ipv4, ipv6, ndisc, udp, DropReason};
+use crate::wire::{arp, dhcpv4, dhcpv6, icmp, ipv4, ipv6, ndisc, tcp, udp, DropReason};
+
+/// The flow tables frames from the guest may open flows in.
+pub struct Flows {
+    pub icmp: IcmpFlows,
+    pub tcp: TcpFlows,
+}
+
+/// A socket the engine must (re)register after a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewSocket {
+    Icmp(usize),
+    Tcp(tcp_flow::Registration),
+}
 
 pub struct L2 {
     cfg: GuestConfig,
@@ -39,15 +53,15 @@ impl L2 {
         &self.cfg
     }
 
-    /// Handles one frame from the guest. `Ok(Some(i))`: echo flow `i` was
+    /// Handles one frame from the guest. `Ok(Some(_))`: a flow was
     /// created and its socket needs registering.
     pub fn guest_frame(
         &mut self,
         frame: &[u8],
         now: Instant,
         tx: &mut TxQueue,
-        icmp: &mut IcmpFlows,
-    ) -> Result<Option<usize>, DropReason> {
+        flows: &mut Flows,
+    ) -> Result<Option<NewSocket>, DropReason> {
         let f = parse_frame(frame)?;
         if !ethernet::is_multicast(f.src_mac) {
             self.guest_mac = Some(f.src_mac);
@@ -95,8 +109,8 @@ impl L2 {
                     if self.cfg.disabled.icmp {
                         return Err(DropReason::Disabled);
                     }
-                    match icmp.request(ip.src, ip.dst, message, now) {
-                        Ok(created) => Ok(created),
+                    match flows.icmp.request(ip.src, ip.dst, message, now) {
+                        Ok(created) => Ok(created.map(NewSocket::Icmp)),
                         Err(RequestError::TooManyFlows | RequestError::Socket(_)) => {
                             Err(DropReason::NoFlow)
                         }
@@ -105,11 +119,34 @@ impl L2 {
                 // Other ICMP (errors, MLD, our own advertisements echoed).
                 L4::Icmp { .. } => Err(DropReason::Unsupported),
                 L4::Tcp(_) if self.cfg.disabled.tcp => Err(DropReason::Disabled),
+                L4::Tcp(t) => {
+                    let src = std::net::SocketAddr::new(ip.src, t.src_port);
+                    let dst = std::net::SocketAddr::new(ip.dst, t.dst_port);
+                    let (our_mac, guest_mac) = (self.cfg.our_mac, f.src_mac);
+                    let ip_id = &mut self.ip_id;
+                    let reg = flows.tcp.guest_segment(src, dst, &t, now, &mut |seg| {
+                        push_tcp(tx, our_mac, guest_mac, ip_id, &seg)
+                    })?;
+                    Ok(reg.map(NewSocket::Tcp))
+                }
                 L4::Udp(_) if self.cfg.disabled.udp => Err(DropReason::Disabled),
                 // TCP and UDP flows come with the next issues.
-                L4::Tcp(_) | L4::Udp(_) | L4::Other(..) => Err(DropReason::Unsupported),
+                L4::Udp(_) | L4::Other(..) => Err(DropReason::Unsupported),
             },
         }
+    }
+
+    /// Frames TCP segments a flow produces outside of a guest frame
+    /// (socket events, timers); `f` gets the framing callback.
+    pub fn with_tcp_framer<R>(
+        &mut self,
+        tx: &mut TxQueue,
+        f: impl FnOnce(&mut dyn FnMut(tcp_flow::Segment)) -> R,
+    ) -> Option<R> {
+        let guest_mac = self.guest_mac?;
+        let our_mac = self.cfg.our_mac;
+        let ip_id = &mut self.ip_id;
+        Some(f(&mut |seg| push_tcp(tx, our_mac, guest_mac, ip_id, &seg)))
     }
 
     /// Frames an echo reply from a flow.
@@ -273,5 +310,51 @@ impl L2 {
             m.copy_from_slice(msg);
             icmp::fill_checksum_v6(m, src.into(), dst.into());
         });
+    }
+}
+
+/// Frames one TCP segment for the guest.
+fn push_tcp(
+    tx: &mut TxQueue,
+    our_mac: MacAddr,
+    guest_mac: MacAddr,
+    ip_id: &mut u16,
+    seg: &tcp_flow::Segment,
+) {
+    let repr = tcp::Repr {
+        src_port: seg.src.port(),
+        dst_port: seg.dst.port(),
+        seq: seg.seq,
+        ack: seg.ack,
+        flags: seg.flags,
+        window: seg.window,
+        options: seg.options,
+        payload: seg.payload,
+    };
+    let l4_len = repr.header_len() + seg.payload.len();
+    match (seg.src.ip(), seg.dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            *ip_id = ip_id.wrapping_add(1);
+            let id = *ip_id;
+            tx.push(ethernet::HEADER_LEN + ipv4::HEADER_LEN + l4_len, |b| {
+                ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV4);
+                let ip = &mut b[ethernet::HEADER_LEN..];
+                ipv4::emit_header(ip, s, d, ipv4::PROTO_TCP, l4_len, id);
+                let l4 = &mut ip[ipv4::HEADER_LEN..];
+                l4[repr.header_len()..].copy_from_slice(seg.payload);
+                repr.emit(l4, s.into(), d.into());
+            });
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + l4_len, |b| {
+                ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV6);
+                let ip = &mut b[ethernet::HEADER_LEN..];
+                ipv6::emit_header(ip, s, d, ipv6::NEXT_TCP, l4_len, 64);
+                let l4 = &mut ip[ipv6::HEADER_LEN..];
+                l4[repr.header_len()..].copy_from_slice(seg.payload);
+                repr.emit(l4, s.into(), d.into());
+            });
+        }
+        _ => {}
     }
 }

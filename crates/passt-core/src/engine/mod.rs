@@ -42,7 +42,8 @@ use crate::backend::pcap::PcapWriter;
 use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{GatewayMap, IcmpFlows};
-use crate::l2::L2;
+use crate::flow::tcp::{Registration, TcpFlows};
+use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
 use guest::{GuestLink, LinkState};
@@ -101,7 +102,7 @@ struct Engine {
     link: Option<GuestLink>,
     agent: Option<Agent>,
     l2: L2,
-    icmp: IcmpFlows,
+    flows: Flows,
     tx: TxQueue,
     pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
 }
@@ -179,8 +180,11 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         sink,
         link,
         agent: config.agent,
+        flows: Flows {
+            icmp: IcmpFlows::new(config.gateway_map),
+            tcp: TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520)),
+        },
         l2: L2::new(config.guest),
-        icmp: IcmpFlows::new(config.gateway_map),
         tx: TxQueue::new(TX_QUEUE),
         pcap,
     };
@@ -302,7 +306,11 @@ impl Engine {
             }
             Kind::Timer => {
                 Stats::add(&stats.ticks, self.timer.expirations()?);
-                self.icmp.expire(Instant::now());
+                let now = Instant::now();
+                self.flows.icmp.expire(now);
+                let tcp = &mut self.flows.tcp;
+                self.l2
+                    .with_tcp_framer(&mut self.tx, |out| tcp.timer(now, out));
             }
             Kind::Listen => {
                 if let Some(link) = &mut self.link {
@@ -324,13 +332,27 @@ impl Engine {
             Kind::Icmp => {
                 let mut replies = Vec::new();
                 let index = token.index as usize;
-                if let Err(e) = self.icmp.replies(index, Instant::now(), &mut replies) {
+                if let Err(e) = self.flows.icmp.replies(index, Instant::now(), &mut replies) {
                     // A failing echo socket is that flow's problem only.
                     let _ = e;
                     Stats::add(&stats.flow_errors, 1);
                 }
                 for r in &replies {
                     self.l2.icmp_reply(r, &mut self.tx);
+                }
+            }
+            Kind::Tcp => {
+                let (index, gen) = (token.index as usize, token.side);
+                let tcp = &mut self.flows.tcp;
+                let now = Instant::now();
+                let reg = self
+                    .l2
+                    .with_tcp_framer(&mut self.tx, |out| {
+                        tcp.socket_event(index, gen, writable, now, out)
+                    })
+                    .flatten();
+                if let Some(reg) = reg {
+                    self.register(NewSocket::Tcp(reg))?;
                 }
             }
             Kind::Agent => {
@@ -359,9 +381,9 @@ impl Engine {
         };
         let now = Instant::now();
         let stamp = SystemTime::now();
-        let (l2, icmp, tx, pcap, stats) = (
+        let (l2, flows, tx, pcap, stats) = (
             &mut self.l2,
-            &mut self.icmp,
+            &mut self.flows,
             &mut self.tx,
             &mut self.pcap,
             &self.shared.stats,
@@ -372,17 +394,14 @@ impl Engine {
             if let Some(p) = pcap {
                 let _ = p.frame(frame, stamp);
             }
-            match l2.guest_frame(frame, now, tx, icmp) {
-                Ok(Some(index)) => new_flows.push(index),
+            match l2.guest_frame(frame, now, tx, flows) {
+                Ok(Some(new)) => new_flows.push(new),
                 Ok(None) => {}
                 Err(reason) => stats.drop(reason),
             }
         })?;
-        for index in new_flows {
-            if let Some(sock) = self.icmp.socket(index) {
-                let token = Token::new(Kind::Icmp, 0, index as u32);
-                self.epoll.add_readable(sock, token.encode())?;
-            }
+        for new in new_flows {
+            self.register(new)?;
         }
         match state {
             LinkState::Up => Ok(None),
@@ -397,6 +416,49 @@ impl Engine {
                 Ok(Some(Exit::Finished(reason)))
             }
         }
+    }
+
+    /// Watches a flow's new socket, or changes what it is watched for.
+    fn register(&mut self, new: NewSocket) -> io::Result<()> {
+        match new {
+            NewSocket::Icmp(index) => {
+                if let Some(sock) = self.flows.icmp.socket(index) {
+                    let token = Token::new(Kind::Icmp, 0, index as u32);
+                    self.epoll.add_readable(sock, token.encode())?;
+                }
+            }
+            NewSocket::Tcp(Registration::New { index, gen }) => {
+                if let Some(sock) = self.flows.tcp.socket(index, gen) {
+                    let token = Token::new(Kind::Tcp, gen, index as u32).encode();
+                    self.epoll.add_readable(sock, token)?;
+                    self.epoll.set_writable(sock, token, true)?;
+                }
+            }
+            NewSocket::Tcp(
+                Registration::Connected { index, gen }
+                | Registration::Writable {
+                    index,
+                    gen,
+                    on: false,
+                },
+            ) => {
+                if let Some(sock) = self.flows.tcp.socket(index, gen) {
+                    let token = Token::new(Kind::Tcp, gen, index as u32).encode();
+                    self.epoll.set_writable(sock, token, false)?;
+                }
+            }
+            NewSocket::Tcp(Registration::Writable {
+                index,
+                gen,
+                on: true,
+            }) => {
+                if let Some(sock) = self.flows.tcp.socket(index, gen) {
+                    let token = Token::new(Kind::Tcp, gen, index as u32).encode();
+                    self.epoll.set_writable(sock, token, true)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Sends what this round queued for the guest.

@@ -21,6 +21,8 @@ pub enum Kind {
     Icmp = 5,
     /// pasta's namespace agent (reports the command's exit).
     Agent = 6,
+    /// A TCP flow's host socket; index = flow, side = slot generation.
+    Tcp = 7,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             4 => Some(Kind::Guest),
             5 => Some(Kind::Icmp),
             6 => Some(Kind::Agent),
+            7 => Some(Kind::Tcp),
             _ => None,
         }
     }

@@ -3,3 +3,4 @@
 //! argument, and hands frames' contents back to the engine to be framed.
 
 pub mod icmp;
+pub mod tcp;

@@ -11,6 +11,7 @@ pub mod ns;
 pub mod ping;
 pub mod process;
 pub mod socket;
+pub mod tcp;
 mod timerfd;
 pub mod tun;
 

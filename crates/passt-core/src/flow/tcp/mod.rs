@@ -1,0 +1,578 @@
+//! TCP without a stack of our own: each guest connection is mirrored by a
+//! host socket, and the host kernel does the real TCP.
+//!
+//! Theory of operation (DESIGN.md, "TCP without a stack"):
+//! - A guest SYN becomes a non-blocking `connect()`; when it completes the
+//!   guest gets a SYN-ACK (MSS and window scale from its SYN), or a RST if
+//!   the host refused.
+//! - Guest data goes straight into the socket; only what the socket took
+//!   is acknowledged, and the window offered follows the socket's free
+//!   send space, so the guest is paced by the host side.
+//! - Host data stays in the socket's receive queue until the guest
+//!   acknowledges it: it is read with `MSG_PEEK` from `SO_PEEK_OFF`
+//!   (past what is in flight), sent as segments of at most the guest's
+//!   MSS within its window, and dropped with `MSG_TRUNC` when acknowledged.
+//!   Three duplicate ACKs or `RTO` without progress rewind the peek offset
+//!   and resend from the oldest unacknowledged byte.
+//! - A guest FIN becomes `shutdown(SHUT_WR)`; host EOF becomes a FIN once
+//!   everything before it was sent. A RST either way resets the other.
+//!   A flow ends when both FINs are acknowledged, or on a RST.
+//!
+//! Invariants: `snd_una <= snd_nxt`; the socket's receive queue starts at
+//! `snd_una` and its peek offset is `snd_nxt - snd_una`; a slot's
+//! generation changes when it is reused, so a stale epoll event for an
+//! old flow is recognised and ignored.
+
+pub mod seq;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::flow::icmp::GatewayMap;
+use crate::sys::tcp::{Read, TcpSocket};
+use crate::wire::tcp::{self as tcpw, Options};
+use crate::wire::DropReason;
+pub use seq::Seq;
+
+/// Retransmission timeout without acknowledgement progress.
+pub const RTO: Duration = Duration::from_millis(400);
+/// Most concurrent flows (a bound on memory; passt's is larger).
+pub const MAX_FLOWS: usize = 32768;
+/// Our window scale: up to 8 MiB of window.
+const OUR_WSCALE: u8 = 7;
+/// Peek buffer: the largest segment we send.
+const PEEK_BUF: usize = 65536;
+/// Segments per flow per event, for fairness between flows.
+const SEGMENTS_PER_ROUND: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    guest: SocketAddr,
+    dst: SocketAddr,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// connect() in progress; the guest's SYN is not answered yet.
+    Connecting,
+    /// SYN-ACK sent, waiting for the guest's ACK of it.
+    SynAckSent,
+    Established,
+}
+
+struct Conn {
+    sock: TcpSocket,
+    key: Key,
+    state: State,
+    gen: u8,
+    /// Next sequence number expected from the guest.
+    rcv_nxt: Seq,
+    /// Oldest byte sent to the guest and not acknowledged.
+    snd_una: Seq,
+    /// Next sequence number we send.
+    snd_nxt: Seq,
+    /// The guest's receive window (scaled) and segment size.
+    guest_wnd: u32,
+    guest_mss: u16,
+    guest_wscale: u8,
+    /// The MSS we announced in our SYN-ACK.
+    our_mss: u16,
+    /// Whether window scaling is on (both SYNs carried the option).
+    scaling: bool,
+    dup_acks: u8,
+    last_progress: Instant,
+    /// The guest sent FIN (and we shut the socket's write side).
+    guest_fin: bool,
+    /// The host side reached EOF and we sent (seq of) FIN.
+    fin_seq: Option<Seq>,
+    /// An ACK to the guest is owed.
+    ack_due: bool,
+    /// The socket is watched for writability: the window we offered was
+    /// nearly closed, and the guest needs an update when it opens.
+    watch_write: bool,
+}
+
+/// A segment for the guest, from `src` (the remote as the guest knows it)
+/// to `dst` (the guest).
+pub struct Segment<'a> {
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub options: Options,
+    pub payload: &'a [u8],
+}
+
+/// What the engine must do with a flow's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// A new socket: watch it for reading and writing (connect).
+    New { index: usize, gen: u8 },
+    /// Connected: reading only from now on.
+    Connected { index: usize, gen: u8 },
+    /// Watch (or stop watching) the socket for writability.
+    Writable { index: usize, gen: u8, on: bool },
+}
+
+pub struct TcpFlows {
+    slots: Vec<Option<Conn>>,
+    gens: Vec<u8>,
+    by_key: HashMap<Key, usize>,
+    pub map: GatewayMap,
+    buf: Box<[u8]>,
+    /// MSS we announce: the guest link's MTU less headers.
+    our_mss: u16,
+    isn_seed: u32,
+}
+
+fn window_field(space: u32, scale: u8) -> u16 {
+    (space >> scale).min(u32::from(u16::MAX)) as u16
+}
+
+impl TcpFlows {
+    pub fn new(map: GatewayMap, mtu: u16) -> Self {
+        TcpFlows {
+            slots: Vec::new(),
+            gens: Vec::new(),
+            by_key: HashMap::new(),
+            map,
+            buf: vec![0; PEEK_BUF].into_boxed_slice(),
+            our_mss: mtu.saturating_sub(60).max(536),
+            isn_seed: std::process::id().wrapping_mul(2_654_435_761),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn socket(&self, index: usize, gen: u8) -> Option<&TcpSocket> {
+        self.live(index, gen).map(|c| &c.sock)
+    }
+
+    fn live(&self, index: usize, gen: u8) -> Option<&Conn> {
+        self.slots.get(index)?.as_ref().filter(|c| c.gen == gen)
+    }
+
+    fn isn(&mut self, key: &Key, now: Instant) -> Seq {
+        // Not cryptographic: unpredictable enough for a private link.
+        let mut h = self.isn_seed ^ (now.elapsed().subsec_nanos());
+        for b in format!("{key:?}").bytes() {
+            h = h.rotate_left(5) ^ u32::from(b).wrapping_mul(0x9e37_79b9);
+        }
+        self.isn_seed = self.isn_seed.wrapping_add(h | 1);
+        Seq(h)
+    }
+
+    /// A TCP segment from the guest (`src` the guest, `dst` its peer).
+    pub fn guest_segment(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        seg: &tcpw::Repr,
+        now: Instant,
+        out: &mut dyn FnMut(Segment),
+    ) -> Result<Option<Registration>, DropReason> {
+        let key = Key { guest: src, dst };
+        let Some(&index) = self.by_key.get(&key) else {
+            return self.new_flow(key, seg, now, out);
+        };
+        let mut close = false;
+        let mut reg = None;
+        if let Some(c) = self.slots[index].as_mut() {
+            close = Self::on_segment(c, seg, now, out);
+            if !close {
+                close = Self::push(c, &mut self.buf, now, out);
+            }
+            // The guest's data filled the socket: it will need a window
+            // update when the socket drains.
+            if !close && !c.watch_write && c.state == State::Established && !c.guest_fin {
+                let space = c.sock.send_space().unwrap_or(0);
+                if space < u32::from(c.guest_mss).max(u32::from(c.our_mss)) {
+                    c.watch_write = true;
+                    reg = Some(Registration::Writable { index, gen: c.gen, on: true });
+                }
+            }
+        }
+        if close {
+            self.free(index);
+            return Ok(None);
+        }
+        Ok(reg)
+    }
+
+    fn new_flow(
+        &mut self,
+        key: Key,
+        seg: &tcpw::Repr,
+        now: Instant,
+        out: &mut dyn FnMut(Segment),
+    ) -> Result<Option<Registration>, DropReason> {
+        if seg.flags & tcpw::RST != 0 {
+            return Ok(None);
+        }
+        if seg.flags & (tcpw::SYN | tcpw::ACK) != tcpw::SYN {
+            // Not a connection we know: reset it (RFC 9293 §3.10.7.1).
+            reset_for(key, seg, out);
+            return Ok(None);
+        }
+        if self.by_key.len() >= MAX_FLOWS {
+            reset_for(key, seg, out);
+            return Err(DropReason::NoFlow);
+        }
+        let host = SocketAddr::new(self.map.outbound(key.dst.ip()), key.dst.port());
+        let sock = match TcpSocket::connect(host) {
+            Ok(s) => s,
+            Err(_) => {
+                reset_for(key, seg, out);
+                return Ok(None);
+            }
+        };
+        let isn = self.isn(&key, now);
+        let scaling = seg.options.wscale.is_some();
+        let conn = Conn {
+            sock,
+            key,
+            state: State::Connecting,
+            gen: 0,
+            rcv_nxt: Seq(seg.seq).plus(1),
+            snd_una: isn,
+            snd_nxt: isn,
+            guest_wnd: u32::from(seg.window),
+            guest_mss: seg.options.mss.unwrap_or(536).max(64),
+            guest_wscale: seg.options.wscale.unwrap_or(0),
+            our_mss: self.our_mss,
+            scaling,
+            dup_acks: 0,
+            last_progress: now,
+            guest_fin: false,
+            fin_seq: None,
+            ack_due: false,
+            watch_write: false,
+        };
+        let index = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.gens[index] = self.gens[index].wrapping_add(1);
+        let gen = self.gens[index];
+        self.slots[index] = Some(Conn { gen, ..conn });
+        self.by_key.insert(key, index);
+        Ok(Some(Registration::New { index, gen }))
+    }
+
+    /// Readiness on flow `index`'s socket.
+    pub fn socket_event(
+        &mut self,
+        index: usize,
+        gen: u8,
+        writable: bool,
+        now: Instant,
+        out: &mut dyn FnMut(Segment),
+    ) -> Option<Registration> {
+        self.live(index, gen)?;
+        let mut reg = None;
+        let mut close = false;
+        if let Some(c) = self.slots[index].as_mut() {
+            if c.state == State::Connecting {
+                if !writable {
+                    return None;
+                }
+                match c.sock.take_error() {
+                    Ok(None) => {
+                        Self::syn_ack(c, out);
+                        c.state = State::SynAckSent;
+                        c.last_progress = now;
+                        reg = Some(Registration::Connected { index, gen });
+                    }
+                    _ => {
+                        send_rst(c, out);
+                        close = true;
+                    }
+                }
+            } else {
+                if writable && c.watch_write {
+                    c.watch_write = false;
+                    c.ack_due = true; // window update
+                    reg = Some(Registration::Writable { index, gen, on: false });
+                }
+                close = Self::push(c, &mut self.buf, now, out);
+            }
+        }
+        if close {
+            self.free(index);
+            return None;
+        }
+        reg
+    }
+
+    fn syn_ack(c: &mut Conn, out: &mut dyn FnMut(Segment)) {
+        let space = c.sock.send_space().unwrap_or(65535);
+        let options = Options {
+            mss: Some(c.our_mss),
+            wscale: c.scaling.then_some(OUR_WSCALE),
+            ..Options::default()
+        };
+        out(Segment {
+            src: c.key.dst,
+            dst: c.key.guest,
+            seq: c.snd_nxt.0,
+            ack: c.rcv_nxt.0,
+            flags: tcpw::SYN | tcpw::ACK,
+            window: window_field(space, 0),
+            options,
+            payload: &[],
+        });
+        c.snd_una = c.snd_nxt;
+        c.snd_nxt = c.snd_nxt.plus(1);
+    }
+
+    /// Applies a guest segment to its flow; `true` when the flow ends.
+    fn on_segment(
+        c: &mut Conn,
+        seg: &tcpw::Repr,
+        now: Instant,
+        out: &mut dyn FnMut(Segment),
+    ) -> bool {
+        if seg.flags & tcpw::RST != 0 {
+            c.sock.set_reset_on_close();
+            return true;
+        }
+        if seg.flags & tcpw::SYN != 0 {
+            // A retransmitted SYN: the SYN-ACK (if sent) went missing.
+            if c.state == State::SynAckSent {
+                c.ack_due = true;
+            }
+            return false;
+        }
+        if c.state == State::Connecting {
+            return false;
+        }
+        let scale = if c.scaling { c.guest_wscale } else { 0 };
+        c.guest_wnd = u32::from(seg.window) << scale;
+        if seg.flags & tcpw::ACK != 0 {
+            let ack = Seq(seg.ack);
+            if ack.after(c.snd_una) && c.snd_nxt.after_or_at(ack) {
+                let mut acked = ack.since(c.snd_una);
+                if c.state == State::SynAckSent {
+                    c.state = State::Established;
+                    acked -= 1; // the SYN
+                }
+                if c.fin_seq.is_some_and(|f| ack.after(f)) {
+                    acked = acked.saturating_sub(1); // the FIN
+                }
+                if acked > 0 && c.sock.discard(acked as usize).is_err() {
+                    send_rst(c, out);
+                    return true;
+                }
+                c.snd_una = ack;
+                c.dup_acks = 0;
+                c.last_progress = now;
+            } else if ack == c.snd_una && seg.payload.is_empty() && c.snd_nxt != c.snd_una {
+                c.dup_acks += 1;
+                if c.dup_acks == 3 {
+                    Self::rewind(c);
+                }
+            }
+        }
+        // Data and FIN: taken only in order.
+        let seq = Seq(seg.seq);
+        if !seg.payload.is_empty() || seg.flags & tcpw::FIN != 0 {
+            if seq != c.rcv_nxt {
+                c.ack_due = true; // duplicate ACK: tells the guest what we have
+            } else {
+                let taken = if seg.payload.is_empty() {
+                    0
+                } else {
+                    match c.sock.send(seg.payload) {
+                        Ok(n) => n,
+                        Err(_) => {
+                            send_rst(c, out);
+                            return true;
+                        }
+                    }
+                };
+                c.rcv_nxt = c.rcv_nxt.plus(taken as u32);
+                if seg.flags & tcpw::FIN != 0 && taken == seg.payload.len() && !c.guest_fin {
+                    c.guest_fin = true;
+                    c.rcv_nxt = c.rcv_nxt.plus(1);
+                    let _ = c.sock.shutdown_write();
+                }
+                c.ack_due = true;
+            }
+        }
+        // Both directions closed and our FIN acknowledged: done.
+        c.guest_fin && c.fin_seq.is_some_and(|f| c.snd_una.after(f))
+    }
+
+    /// Resends from the oldest unacknowledged byte.
+    fn rewind(c: &mut Conn) {
+        c.snd_nxt = c.snd_una;
+        if c.fin_seq.is_some_and(|f| !c.snd_una.after(f)) {
+            c.fin_seq = None;
+        }
+        let _ = c.sock.set_peek_offset(0);
+        c.dup_acks = 0;
+    }
+
+    /// Sends what the host sent (within the guest's window), a FIN after
+    /// EOF, and any ACK owed. `true` when the flow ends.
+    fn push(c: &mut Conn, buf: &mut [u8], now: Instant, out: &mut dyn FnMut(Segment)) -> bool {
+        if c.state == State::Connecting {
+            return false;
+        }
+        if c.state == State::SynAckSent {
+            if c.ack_due {
+                c.snd_nxt = c.snd_una;
+                Self::syn_ack(c, out);
+                c.ack_due = false;
+            }
+            return false;
+        }
+        let our_wnd = window_field(
+            c.sock.send_space().unwrap_or(0),
+            if c.scaling { OUR_WSCALE } else { 0 },
+        );
+        for _ in 0..SEGMENTS_PER_ROUND {
+            if c.fin_seq.is_some() {
+                break;
+            }
+            let in_flight = c.snd_nxt.since(c.snd_una);
+            let room = c.guest_wnd.saturating_sub(in_flight);
+            let len = room.min(u32::from(c.guest_mss)).min(buf.len() as u32) as usize;
+            if len == 0 {
+                break;
+            }
+            match c.sock.peek(&mut buf[..len]) {
+                Ok(Read::Data(n)) => {
+                    out(Segment {
+                        src: c.key.dst,
+                        dst: c.key.guest,
+                        seq: c.snd_nxt.0,
+                        ack: c.rcv_nxt.0,
+                        flags: tcpw::ACK | tcpw::PSH,
+                        window: our_wnd,
+                        options: Options::default(),
+                        payload: &buf[..n],
+                    });
+                    if c.snd_nxt == c.snd_una {
+                        c.last_progress = now;
+                    }
+                    c.snd_nxt = c.snd_nxt.plus(n as u32);
+                    c.ack_due = false;
+                }
+                Ok(Read::WouldBlock) => break,
+                Ok(Read::Eof) => {
+                    c.fin_seq = Some(c.snd_nxt);
+                    out(Segment {
+                        src: c.key.dst,
+                        dst: c.key.guest,
+                        seq: c.snd_nxt.0,
+                        ack: c.rcv_nxt.0,
+                        flags: tcpw::ACK | tcpw::FIN,
+                        window: our_wnd,
+                        options: Options::default(),
+                        payload: &[],
+                    });
+                    if c.snd_nxt == c.snd_una {
+                        c.last_progress = now;
+                    }
+                    c.snd_nxt = c.snd_nxt.plus(1);
+                    c.ack_due = false;
+                }
+                Err(_) => {
+                    send_rst(c, out);
+                    return true;
+                }
+            }
+        }
+        if c.ack_due {
+            out(Segment {
+                src: c.key.dst,
+                dst: c.key.guest,
+                seq: c.snd_nxt.0,
+                ack: c.rcv_nxt.0,
+                flags: tcpw::ACK,
+                window: our_wnd,
+                options: Options::default(),
+                payload: &[],
+            });
+            c.ack_due = false;
+        }
+        c.guest_fin && c.fin_seq.is_some_and(|f| c.snd_una.after(f))
+    }
+
+    /// Periodic work: retransmission on timeout, window re-checks.
+    pub fn timer(&mut self, now: Instant, out: &mut dyn FnMut(Segment)) {
+        let mut ended = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(c) = slot else { continue };
+            if c.state == State::Established
+                && c.snd_nxt != c.snd_una
+                && now.duration_since(c.last_progress) >= RTO
+            {
+                Self::rewind(c);
+                c.last_progress = now;
+            }
+            if c.state != State::Connecting && Self::push(c, &mut self.buf, now, out) {
+                ended.push(i);
+            }
+        }
+        for i in ended {
+            self.free(i);
+        }
+    }
+
+    fn free(&mut self, index: usize) {
+        if let Some(c) = self.slots[index].take() {
+            self.by_key.remove(&c.key);
+        }
+    }
+}
+
+fn send_rst(c: &Conn, out: &mut dyn FnMut(Segment)) {
+    c.sock.set_reset_on_close();
+    out(Segment {
+        src: c.key.dst,
+        dst: c.key.guest,
+        seq: c.snd_nxt.0,
+        ack: c.rcv_nxt.0,
+        flags: tcpw::RST | tcpw::ACK,
+        window: 0,
+        options: Options::default(),
+        payload: &[],
+    });
+}
+
+/// A RST answering `seg`, for which there is no flow.
+fn reset_for(key: Key, seg: &tcpw::Repr, out: &mut dyn FnMut(Segment)) {
+    let (seq, ack, flags) = if seg.flags & tcpw::ACK != 0 {
+        (seg.ack, 0, tcpw::RST)
+    } else {
+        let len = seg.payload.len() as u32
+            + u32::from(seg.flags & tcpw::SYN != 0)
+            + u32::from(seg.flags & tcpw::FIN != 0);
+        (0, seg.seq.wrapping_add(len), tcpw::RST | tcpw::ACK)
+    };
+    out(Segment {
+        src: key.dst,
+        dst: key.guest,
+        seq,
+        ack,
+        flags,
+        window: 0,
+        options: Options::default(),
+        payload: &[],
+    });
+}

@@ -1,0 +1,182 @@
+//! TCP socket operations the translation layer needs: non-blocking
+//! connect, peeking at received data past what the guest has not yet
+//! acknowledged (`SO_PEEK_OFF`), discarding acknowledged data
+//! (`MSG_TRUNC`), sending, half-closing, and resetting (`SO_LINGER` 0).
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    connect, getsockopt, recv, send, setsockopt, shutdown, sockopt, MsgFlags, Shutdown, SockaddrIn,
+    SockaddrIn6,
+};
+
+pub struct TcpSocket {
+    fd: OwnedFd,
+}
+
+fn sockaddr_connect(fd: i32, addr: SocketAddr) -> nix::Result<()> {
+    match addr {
+        SocketAddr::V4(a) => connect(fd, &SockaddrIn::from(a)),
+        SocketAddr::V6(a) => connect(fd, &SockaddrIn6::from(a)),
+    }
+}
+
+/// What a non-blocking read found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Data(usize),
+    /// Nothing now.
+    WouldBlock,
+    /// The peer closed its side (after all data).
+    Eof,
+}
+
+impl TcpSocket {
+    /// A non-blocking socket connecting to `dst`; completion is signalled
+    /// by writability (then check `take_error`).
+    pub fn connect(dst: SocketAddr) -> io::Result<Self> {
+        let domain = if dst.is_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        };
+        let fd = super::socket::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+        let s = TcpSocket { fd };
+        // Peek offsets make MSG_PEEK continue where the last peek ended.
+        setsockopt(s.raw(), sockopt::TcpNoDelay, &true)?;
+        s.set_peek_offset(0)?;
+        match sockaddr_connect(s.raw(), dst) {
+            Ok(()) | Err(Errno::EINPROGRESS) => Ok(s),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn raw(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    /// The pending socket error (connect result), cleared.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let e = getsockopt(self.raw(), sockopt::SocketError)?;
+        Ok((e != 0).then(|| io::Error::from_raw_os_error(e)))
+    }
+
+    /// Where the next MSG_PEEK starts, in bytes from the head of the
+    /// receive queue.
+    pub fn set_peek_offset(&self, off: u32) -> io::Result<()> {
+        let v = off as libc::c_int;
+        // SAFETY: valid descriptor, pointer to an int of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.raw(),
+                libc::SOL_SOCKET,
+                libc::SO_PEEK_OFF,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Copies received, not yet peeked data into `buf` without consuming it.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<Read> {
+        match recv(self.raw(), buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+            Ok(0) if !buf.is_empty() => Ok(Read::Eof),
+            Ok(n) => Ok(Read::Data(n)),
+            Err(Errno::EAGAIN) => Ok(Read::WouldBlock),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Drops `n` bytes from the head of the receive queue (acknowledged
+    /// by the guest).
+    pub fn discard(&self, n: usize) -> io::Result<usize> {
+        let mut done = 0;
+        while done < n {
+            // SAFETY: with MSG_TRUNC a TCP socket discards without copying;
+            // a null buffer is allowed.
+            let r = unsafe {
+                libc::recv(
+                    self.raw(),
+                    std::ptr::null_mut(),
+                    n - done,
+                    libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+                )
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    break;
+                }
+                return Err(e);
+            }
+            if r == 0 {
+                break;
+            }
+            done += r as usize;
+        }
+        Ok(done)
+    }
+
+    /// Sends what the socket takes now; 0 if it takes nothing.
+    pub fn send(&self, data: &[u8]) -> io::Result<usize> {
+        match send(
+            self.raw(),
+            data,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Ok(n) => Ok(n),
+            Err(Errno::EAGAIN) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn shutdown_write(&self) -> io::Result<()> {
+        match shutdown(self.raw(), Shutdown::Write) {
+            Ok(()) | Err(Errno::ENOTCONN) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes closing send a RST instead of a FIN.
+    pub fn set_reset_on_close(&self) {
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        let _ = setsockopt(self.raw(), sockopt::Linger, &l);
+    }
+
+    /// Free space in the send buffer (bytes the socket would take now).
+    pub fn send_space(&self) -> io::Result<u32> {
+        let size = getsockopt(self.raw(), sockopt::SndBuf)? as u32;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ writes an int.
+        let r = unsafe { libc::ioctl(self.raw(), libc::TIOCOUTQ, &mut queued) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The kernel doubles SO_SNDBUF for bookkeeping; half is data.
+        Ok((size / 2).saturating_sub(queued.max(0) as u32))
+    }
+
+    pub fn local_addr(&self) -> io::Result<IpAddr> {
+        let a: nix::sys::socket::SockaddrStorage = nix::sys::socket::getsockname(self.raw())?;
+        a.as_sockaddr_in()
+            .map(|a| IpAddr::V4(std::net::Ipv4Addr::from(a.ip())))
+            .or_else(|| a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+    }
+}
+
+impl AsFd for TcpSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
