@@ -197,7 +197,11 @@ impl TcpFlows {
                 let space = c.sock.send_space().unwrap_or(0);
                 if space < u32::from(c.guest_mss).max(u32::from(c.our_mss)) {
                     c.watch_write = true;
-                    reg = Some(Registration::Writable { index, gen: c.gen, on: true });
+                    reg = Some(Registration::Writable {
+                        index,
+                        gen: c.gen,
+                        on: true,
+                    });
                 }
             }
         }
@@ -305,7 +309,11 @@ impl TcpFlows {
                 if writable && c.watch_write {
                     c.watch_write = false;
                     c.ack_due = true; // window update
-                    reg = Some(Registration::Writable { index, gen, on: false });
+                    reg = Some(Registration::Writable {
+                        index,
+                        gen,
+                        on: false,
+                    });
                 }
                 close = Self::push(c, &mut self.buf, now, out);
             }
