@@ -153,17 +153,29 @@ impl TcpSocket {
         let _ = setsockopt(self.raw(), sockopt::Linger, &l);
     }
 
-    /// Free space in the send buffer (bytes the socket would take now).
+    /// Free space in the send buffer as the kernel counts it (the socket
+    /// takes a write while this is positive): SO_MEMINFO's send buffer
+    /// size less what is queued, overhead included.
     pub fn send_space(&self) -> io::Result<u32> {
-        let size = getsockopt(self.raw(), sockopt::SndBuf)? as u32;
-        let mut queued: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ writes an int.
-        let r = unsafe { libc::ioctl(self.raw(), libc::TIOCOUTQ, &mut queued) };
+        const SO_MEMINFO: libc::c_int = 55;
+        const SNDBUF: usize = 3;
+        const WMEM_QUEUED: usize = 5;
+        let mut info = [0u32; 16];
+        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+        // SAFETY: `info` has room for `len` bytes; the kernel writes fewer.
+        let r = unsafe {
+            libc::getsockopt(
+                self.raw(),
+                libc::SOL_SOCKET,
+                SO_MEMINFO,
+                info.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        // The kernel doubles SO_SNDBUF for bookkeeping; half is data.
-        Ok((size / 2).saturating_sub(queued.max(0) as u32))
+        Ok(info[SNDBUF].saturating_sub(info[WMEM_QUEUED]))
     }
 
     pub fn local_addr(&self) -> io::Result<IpAddr> {

@@ -396,6 +396,10 @@ impl TcpFlows {
         }
         // Data and FIN: taken only in order.
         let seq = Seq(seg.seq);
+        if seg.payload.is_empty() && seg.flags & tcpw::FIN == 0 && seq != c.rcv_nxt {
+            // A window probe or a keepalive: it gets an ACK with our window.
+            c.ack_due = true;
+        }
         if !seg.payload.is_empty() || seg.flags & tcpw::FIN != 0 {
             if seq != c.rcv_nxt {
                 c.ack_due = true; // duplicate ACK: tells the guest what we have
