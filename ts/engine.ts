@@ -7,6 +7,8 @@ import { native, type BindingConfig, type EngineEvent, type EngineHandle, type E
 export class Engine extends EventEmitter {
   readonly #handle: EngineHandle;
   #stopped = false;
+  /** The counters as they were when the engine was stopped. */
+  #final: EngineStats | undefined;
   /** Resolves with the reason once the engine has stopped, whoever stopped it. */
   readonly done: Promise<string>;
 
@@ -30,8 +32,9 @@ export class Engine extends EventEmitter {
     return new Engine(config);
   }
 
+  /** The engine's counters; after a stop, their final values. */
   stats(): EngineStats {
-    return native().engineStats(this.#handle);
+    return this.#final ?? native().engineStats(this.#handle);
   }
 
   /** Stops the engine and joins its thread (at most 1 s). */
@@ -43,6 +46,7 @@ export class Engine extends EventEmitter {
   #release(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#final = { ...native().engineStats(this.#handle), running: false };
     native().engineStop(this.#handle);
   }
 }
