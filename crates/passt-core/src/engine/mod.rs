@@ -403,6 +403,11 @@ impl Engine {
         for new in new_flows {
             self.register(new)?;
         }
+        if !matches!(state, LinkState::Up) {
+            // The guest is gone: its flows and their sockets go too.
+            self.flows.tcp.clear();
+            self.flows.icmp.clear();
+        }
         match state {
             LinkState::Up => Ok(None),
             LinkState::Disconnected(reason) => {

@@ -188,6 +188,12 @@ impl IcmpFlows {
         Ok(())
     }
 
+    /// Closes every flow (the guest is gone).
+    pub fn clear(&mut self) {
+        self.slots.clear();
+        self.by_key.clear();
+    }
+
     /// Closes flows idle since before `now - TIMEOUT`; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
         let mut closed = 0;

@@ -546,6 +546,14 @@ impl TcpFlows {
         }
     }
 
+    /// Resets every flow (the guest is gone: nothing will acknowledge).
+    pub fn clear(&mut self) {
+        for c in self.slots.iter_mut().filter_map(Option::take) {
+            c.sock.set_reset_on_close();
+        }
+        self.by_key.clear();
+    }
+
     fn free(&mut self, index: usize) {
         if let Some(c) = self.slots[index].take() {
             self.by_key.remove(&c.key);
