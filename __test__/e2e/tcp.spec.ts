@@ -33,11 +33,11 @@ echo "want $(sha256sum $d/f | cut -d' ' -f1)"
 python3 $d/srv.py 127.0.0.1 18080 $d & s1=$!
 python3 $d/srv.py ::1 18081 $d & s2=$!
 for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", 18080)); socket.create_connection(("::1", 18081))' 2>/dev/null && break; sleep 0.1; done
-timeout 120 node dist/cli/pasta.js --config-net -- sh -c "
-  echo down4 \\$(curl -sS -m 60 http://192.0.2.1:18080/f | sha256sum | cut -d' ' -f1)
-  echo up4 \\$(curl -sS -m 60 -T $d/f http://192.0.2.1:18080/up)
-  echo down6 \\$(curl -sS -m 60 'http://[fd00::1]:18081/f' | sha256sum | cut -d' ' -f1)
-  echo up6 \\$(curl -sS -m 60 -T $d/f 'http://[fd00::1]:18081/up')
+timeout 170 node dist/cli/pasta.js --config-net -- sh -c "
+  echo down4 \\$(curl -sS -m 100 http://192.0.2.1:18080/f | sha256sum | cut -d' ' -f1)
+  echo up4 \\$(curl -sS -m 100 -T $d/f http://192.0.2.1:18080/up)
+  echo down6 \\$(curl -sS -m 100 'http://[fd00::1]:18081/f' | sha256sum | cut -d' ' -f1)
+  echo up6 \\$(curl -sS -m 100 -T $d/f 'http://[fd00::1]:18081/up')
 "
 echo "pasta=$?"
 kill $s1 $s2; rm -rf $d`;
@@ -45,7 +45,7 @@ kill $s1 $s2; rm -rf $d`;
 
 for (const unprivileged of [false, true]) {
   test(`curl moves 100 MiB each way over IPv4 and IPv6, intact${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
-    const r = await inFakehost(['bash', '-c', script()], { unprivileged, timeoutMs: 180_000 });
+    const r = await inFakehost(['bash', '-c', script()], { unprivileged, timeoutMs: 200_000 });
     const want = /want ([0-9a-f]{64})/.exec(r.stdout)?.[1];
     t.truthy(want, r.stdout + r.stderr);
     for (const leg of ['down4', 'up4', 'down6', 'up6']) {

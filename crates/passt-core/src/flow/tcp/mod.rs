@@ -91,6 +91,8 @@ struct Conn {
     /// The socket is watched for writability: the window we offered was
     /// nearly closed, and the guest needs an update when it opens.
     watch_write: bool,
+    /// The window (bytes) in the last segment we sent.
+    wnd_sent: u32,
 }
 
 /// A segment for the guest, from `src` (the remote as the guest knows it)
@@ -260,6 +262,7 @@ impl TcpFlows {
             fin_seq: None,
             ack_due: false,
             watch_write: false,
+            wnd_sent: 0,
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
@@ -452,10 +455,16 @@ impl TcpFlows {
             }
             return false;
         }
-        let our_wnd = window_field(
-            c.sock.send_space().unwrap_or(0),
-            if c.scaling { OUR_WSCALE } else { 0 },
-        );
+        let scale = if c.scaling { OUR_WSCALE } else { 0 };
+        let space = c.sock.send_space().unwrap_or(0);
+        let our_wnd = window_field(space, scale);
+        // A window that opened a lot since we last said (a lost update, or
+        // none sent): tell the guest, or it waits for its probe timer.
+        if !c.guest_fin && space >= c.wnd_sent.saturating_mul(2).max(u32::from(c.guest_mss)) {
+            c.ack_due = true;
+        }
+        let wnd_bytes = u32::from(our_wnd) << scale;
+        let mut sent_any = false;
         for _ in 0..SEGMENTS_PER_ROUND {
             if c.fin_seq.is_some() {
                 break;
@@ -478,6 +487,7 @@ impl TcpFlows {
                         options: Options::default(),
                         payload: &buf[..n],
                     });
+                    sent_any = true;
                     if c.snd_nxt == c.snd_una {
                         c.last_progress = now;
                     }
@@ -497,6 +507,7 @@ impl TcpFlows {
                         options: Options::default(),
                         payload: &[],
                     });
+                    sent_any = true;
                     if c.snd_nxt == c.snd_una {
                         c.last_progress = now;
                     }
@@ -521,6 +532,10 @@ impl TcpFlows {
                 payload: &[],
             });
             c.ack_due = false;
+            sent_any = true;
+        }
+        if sent_any {
+            c.wnd_sent = wnd_bytes;
         }
         c.guest_fin && c.fin_seq.is_some_and(|f| c.snd_una.after(f))
     }
