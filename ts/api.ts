@@ -12,6 +12,8 @@ export interface CommonOptions extends GuestOverrides {
   outboundIf6?: string;
   /** --pcap FILE */
   pcap?: string;
+  /** -t: inbound TCP forwards (bind address, host port, guest port). */
+  tcpForwards?: { addr?: string; port: number; guestPort: number }[];
 }
 
 export interface PasstOptions extends CommonOptions {
@@ -66,6 +68,12 @@ function plan(o: CommonOptions): GuestPlan {
 function base(p: GuestPlan, o: CommonOptions): BindingConfig {
   const c: BindingConfig = { guest: p.guest, gatewayMap: p.gatewayMap };
   if (o.pcap) c.pcap = o.pcap;
+  if (o.tcpForwards?.length) {
+    // No bind address: every address of each family the guest has.
+    const binds = (addr?: string) =>
+      addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])];
+    c.tcpForwards = o.tcpForwards.flatMap((f) => binds(f.addr).map((addr) => ({ addr, port: f.port, guestPort: f.guestPort })));
+  }
   return c;
 }
 

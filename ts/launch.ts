@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { startPasst, startPasta, type CommonOptions, type Instance } from './api.js';
 import type { Config } from './config/types.js';
+import { expand } from './config/portspec.js';
 import type { EngineStats } from './native.js';
 import { Logger } from './log.js';
 
@@ -23,6 +24,12 @@ function common(c: Config): CommonOptions {
   for (const k of ['interface', 'outboundIf4', 'outboundIf6', 'pcap'] as const) {
     const v = c[k];
     if (v !== undefined) o[k] = v;
+  }
+  const t = c.forward.tcp;
+  if (t.mode === 'spec') {
+    o.tcpForwards = t.specs.flatMap((spec) =>
+      [...expand(spec)].map(([port, guestPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, guestPort })),
+    );
   }
   return o;
 }
@@ -77,6 +84,11 @@ function ready(c: Config): void {
   if (process.env[DAEMON_ENV] === '1') process.stdout.end();
 }
 
+/** What cost a flow but not the engine goes to the log, even with -q. */
+function warnings(log: Logger, inst: Instance): void {
+  inst.engine.on('warning', (e: { message: string }) => log.error(e.message));
+}
+
 function stopOnSignals(inst: Instance): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => inst.stop());
@@ -104,6 +116,7 @@ export async function launch(c: Config): Promise<number> {
           `    qrap 5 qemu-system-x86_64 ... -net socket,fd=5 -net nic,model=virtio\n`,
       );
     }
+    warnings(log, inst);
     inst.engine.on('guest-connected', () => log.debug('guest connected'));
     inst.engine.on('guest-disconnected', (e: { reason: string }) => log.debug(`guest disconnected: ${e.reason}`));
     stopOnSignals(inst);
@@ -126,6 +139,7 @@ export async function launch(c: Config): Promise<number> {
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
   });
   if (t.kind !== 'command') describe(log, inst);
+  warnings(log, inst);
   stopOnSignals(inst);
   ready(c);
   const status = await inst.exited;

@@ -53,6 +53,8 @@ export interface BindingConfig {
   /** Addresses the guest reaches the host's loopback through. */
   gatewayMap?: { v4?: string; v6?: string };
   pcap?: string;
+  /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */
+  tcpForwards?: { addr: string; port: number; guestPort: number }[];
   backend?:
     | { kind: 'qemu'; path?: string; oneOff: boolean }
     | { kind: 'qemu-fd'; fd: number }
@@ -77,6 +79,7 @@ export type EngineEvent =
   | { type: 'guest-connected' }
   | { type: 'guest-disconnected'; reason: string }
   | { type: 'command-exited'; status: number }
+  | { type: 'warning'; message: string }
   | { type: 'stopped'; reason: string };
 
 export interface TsfnSelfTestReport {

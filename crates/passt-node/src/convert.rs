@@ -250,3 +250,24 @@ pub fn attach(v: &Value) -> R<Option<Attach>> {
         other => Err(format!("backend.kind: unknown '{other}'")),
     }
 }
+
+/// `tcpForwards: [{ addr, port, guestPort }]`: inbound `-t` forwards.
+pub fn tcp_forwards(v: &Value) -> R<Vec<(std::net::SocketAddr, u16)>> {
+    let items = match field(v, "config", "tcpForwards") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err("tcpForwards: expected an array".into()),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = format!("tcpForwards[{i}]");
+            let addr: std::net::IpAddr = req(f, &p, "addr")?;
+            let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
+            let guest: u16 =
+                int(f, &p, "guestPort")?.ok_or_else(|| format!("{p}.guestPort: missing"))?;
+            Ok((std::net::SocketAddr::new(addr, port), guest))
+        })
+        .collect()
+}

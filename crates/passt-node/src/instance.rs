@@ -12,7 +12,7 @@
 use std::sync::Mutex;
 
 use passt_core::engine::BackendSpec;
-use passt_core::engine::{self, Discard, EngineConfig, EngineHandle, Event, EventSink};
+use passt_core::engine::{self, Discard, EngineConfig, EngineHandle, Event, EventSink, TcpForward};
 use passt_core::netns::setup_pasta;
 
 use crate::convert::{self, Attach};
@@ -41,6 +41,7 @@ fn event_value(e: Event) -> Value {
             kind("command-exited"),
             ("status", Value::Number(status.into())),
         ]),
+        Event::Warning { message } => Value::object([kind("warning"), ("message", message.into())]),
         Event::Stopped { reason } => Value::object([kind("stopped"), ("reason", reason.into())]),
     }
 }
@@ -69,6 +70,11 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         }
         ec.gateway_map = convert::gateway_map(&config)?;
         ec.pcap = convert::pcap(&config)?;
+        ec.tcp_forwards = convert::tcp_forwards(&config)?
+            .into_iter()
+            .map(|(addr, port)| TcpForward::bind(addr, port))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         match convert::attach(&config)? {
             None => {}
             Some(Attach::Qemu(spec)) => ec.backend = Some(spec),

@@ -18,6 +18,11 @@ pub enum Event {
     CommandExited {
         status: i32,
     },
+    /// Something went wrong that costs one flow, not the engine (a failed
+    /// accept, say); the owner logs it.
+    Warning {
+        message: String,
+    },
     /// The engine thread ended on its own (not through `stop`).
     Stopped {
         reason: String,

@@ -45,6 +45,7 @@ use crate::flow::icmp::{GatewayMap, IcmpFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
+use crate::sys::tcp::TcpListener;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
 use guest::{GuestLink, LinkState};
 
@@ -72,6 +73,28 @@ pub struct EngineConfig {
     /// leaves it empty).
     pub gateway_map: GatewayMap,
     pub pcap: Option<PathBuf>,
+    /// Inbound TCP forwards (`-t`), bound before anything else starts so
+    /// that a port in use fails early and a command finds them listening.
+    pub tcp_forwards: Vec<TcpForward>,
+}
+
+/// A listening socket for `-t` and the guest port it leads to.
+pub struct TcpForward {
+    listener: TcpListener,
+    guest_port: u16,
+}
+
+impl TcpForward {
+    /// Listens on `addr` for the guest's `guest_port`; the error names both
+    /// the option and the address.
+    pub fn bind(addr: std::net::SocketAddr, guest_port: u16) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("-t: cannot listen on {addr}: {e}")))?;
+        Ok(TcpForward {
+            listener,
+            guest_port,
+        })
+    }
 }
 
 impl Default for EngineConfig {
@@ -83,6 +106,7 @@ impl Default for EngineConfig {
             agent: None,
             gateway_map: GatewayMap::default(),
             pcap: None,
+            tcp_forwards: Vec::new(),
         }
     }
 }
@@ -105,6 +129,8 @@ struct Engine {
     flows: Flows,
     tx: TxQueue,
     pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
+    /// Inbound forwards; the epoll token's index is the position here.
+    listeners: Vec<TcpForward>,
 }
 
 /// Why the loop ended by itself.
@@ -166,6 +192,12 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     if let Some(sock) = config.agent.as_ref().and_then(|a| a.socket_fd()) {
         epoll.add_readable(sock, Token::of(Kind::Agent).encode())?;
     }
+    for (i, f) in config.tcp_forwards.iter().enumerate() {
+        epoll.add_readable(
+            &f.listener,
+            Token::new(Kind::TcpListen, 0, i as u32).encode(),
+        )?;
+    }
     let pcap = match &config.pcap {
         Some(p) => Some(
             PcapWriter::create(p)
@@ -187,6 +219,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         l2: L2::new(config.guest),
         tx: TxQueue::new(TX_QUEUE),
         pcap,
+        listeners: config.tcp_forwards,
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -341,6 +374,7 @@ impl Engine {
                     self.l2.icmp_reply(r, &mut self.tx);
                 }
             }
+            Kind::TcpListen => self.accept_tcp(token.index as usize)?,
             Kind::Tcp => {
                 let (index, gen) = (token.index as usize, token.side);
                 let tcp = &mut self.flows.tcp;
@@ -423,6 +457,43 @@ impl Engine {
         }
     }
 
+    /// Takes the connections waiting on forward `i` and offers each to the
+    /// guest as a SYN. A failed accept costs that connection only; running
+    /// out of descriptors leaves the rest queued for the next wakeup.
+    fn accept_tcp(&mut self, i: usize) -> io::Result<()> {
+        let Some(TcpForward {
+            listener,
+            guest_port,
+        }) = self.listeners.get(i)
+        else {
+            return Ok(());
+        };
+        for _ in 0..64 {
+            let (sock, peer) = match listener.accept() {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    self.sink.event(Event::Warning {
+                        message: format!("-t: accept on port {guest_port}: {e}"),
+                    });
+                    break;
+                }
+            };
+            let Some((guest, remote)) = inbound_view(self.l2.config(), unmap(peer), *guest_port)
+            else {
+                continue; // no address of that family for the guest
+            };
+            let tcp = &mut self.flows.tcp;
+            let now = Instant::now();
+            // Without a guest MAC yet the SYN cannot be addressed; dropping
+            // the socket refuses the client.
+            let _ = self.l2.with_tcp_framer(&mut self.tx, |out| {
+                tcp.accepted(sock, remote, guest, now, out)
+            });
+        }
+        Ok(())
+    }
+
     /// Watches a flow's new socket, or changes what it is watched for.
     fn register(&mut self, new: NewSocket) -> io::Result<()> {
         match new {
@@ -450,6 +521,12 @@ impl Engine {
                 if let Some(sock) = self.flows.tcp.socket(index, gen) {
                     let token = Token::new(Kind::Tcp, gen, index as u32).encode();
                     self.epoll.set_writable(sock, token, false)?;
+                }
+            }
+            NewSocket::Tcp(Registration::Established { index, gen }) => {
+                if let Some(sock) = self.flows.tcp.socket(index, gen) {
+                    let token = Token::new(Kind::Tcp, gen, index as u32).encode();
+                    self.epoll.add_readable(sock, token)?;
                 }
             }
             NewSocket::Tcp(Registration::Writable {
@@ -485,6 +562,43 @@ impl Engine {
         }
         self.tx.clear();
         Ok(())
+    }
+}
+
+/// Inbound addressing: the guest's address and port, and the client as the
+/// guest sees it: its real address, except that the host itself (loopback,
+/// or the address it shares with the guest) appears as the gateway, since
+/// the guest would take either for itself (`man passt`, NOTES).
+fn inbound_view(
+    cfg: &crate::config::GuestConfig,
+    peer: std::net::SocketAddr,
+    guest_port: u16,
+) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
+    use std::net::IpAddr;
+    let (guest, gw): (IpAddr, IpAddr) = match peer.ip() {
+        IpAddr::V4(_) => cfg.v4.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?,
+        IpAddr::V6(_) => cfg.v6.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?,
+    };
+    let ip = peer.ip();
+    let seen = if ip.is_loopback() || ip == guest {
+        gw
+    } else {
+        ip
+    };
+    Some((
+        std::net::SocketAddr::new(guest, guest_port),
+        std::net::SocketAddr::new(seen, peer.port()),
+    ))
+}
+
+/// An IPv4 peer seen through an IPv6 socket (`::ffff:a.b.c.d`) as IPv4.
+fn unmap(a: std::net::SocketAddr) -> std::net::SocketAddr {
+    match a {
+        std::net::SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => std::net::SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        v4 => v4,
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Kind {
     Agent = 6,
     /// A TCP flow's host socket; index = flow, side = slot generation.
     Tcp = 7,
+    /// A listening socket of an inbound TCP forward; index = forward.
+    TcpListen = 8,
 }
 
 impl Kind {
@@ -35,6 +37,7 @@ impl Kind {
             5 => Some(Kind::Icmp),
             6 => Some(Kind::Agent),
             7 => Some(Kind::Tcp),
+            8 => Some(Kind::TcpListen),
             _ => None,
         }
     }

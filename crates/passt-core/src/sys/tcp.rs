@@ -192,3 +192,69 @@ impl AsFd for TcpSocket {
         self.fd.as_fd()
     }
 }
+
+/// A listening socket for an inbound forward (`-t`).
+pub struct TcpListener {
+    fd: OwnedFd,
+}
+
+impl TcpListener {
+    /// Listens on `addr` (non-blocking, SO_REUSEADDR; IPv6 sockets are
+    /// IPv6-only, the IPv4 side has a socket of its own).
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let domain = if addr.is_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        };
+        let fd = super::socket::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+        let raw = fd.as_raw_fd();
+        setsockopt(raw, sockopt::ReuseAddr, &true)?;
+        if addr.is_ipv6() {
+            setsockopt(raw, sockopt::Ipv6V6Only, &true)?;
+        }
+        match addr {
+            SocketAddr::V4(a) => nix::sys::socket::bind(raw, &SockaddrIn::from(a))?,
+            SocketAddr::V6(a) => nix::sys::socket::bind(raw, &SockaddrIn6::from(a))?,
+        }
+        nix::sys::socket::listen(raw, 1024)?;
+        Ok(TcpListener { fd })
+    }
+
+    /// A waiting connection and its peer, if any.
+    pub fn accept(&self) -> io::Result<Option<(TcpSocket, SocketAddr)>> {
+        match nix::sys::socket::accept4(
+            self.fd.as_raw_fd(),
+            nix::sys::socket::SockFlag::SOCK_NONBLOCK | nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        ) {
+            Ok(raw) => {
+                // SAFETY: accept4 returned a new descriptor.
+                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+                let s = TcpSocket { fd };
+                setsockopt(s.raw(), sockopt::TcpNoDelay, &true)?;
+                s.set_peek_offset(0)?;
+                let peer: nix::sys::socket::SockaddrStorage =
+                    nix::sys::socket::getpeername(s.raw())?;
+                let peer = peer
+                    .as_sockaddr_in()
+                    .map(|a| {
+                        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::from(a.ip())), a.port())
+                    })
+                    .or_else(|| {
+                        peer.as_sockaddr_in6()
+                            .map(|a| SocketAddr::new(IpAddr::V6(a.ip()), a.port()))
+                    })
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+                Ok(Some((s, peer)))
+            }
+            Err(Errno::EAGAIN | Errno::ECONNABORTED) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl AsFd for TcpListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -4,10 +4,16 @@
 //! Theory of operation (DESIGN.md, "TCP without a stack"):
 //! - A guest SYN becomes a non-blocking `connect()`; when it completes the
 //!   guest gets a SYN-ACK (MSS and window scale from its SYN), or a RST if
-//!   the host refused.
+//!   the host refused. Inbound (`-t`), an accepted socket becomes our SYN
+//!   to the guest; its SYN-ACK establishes the flow, its RST resets the
+//!   client.
 //! - Guest data goes straight into the socket; only what the socket took
 //!   is acknowledged, and the window offered follows the socket's free
-//!   send space, so the guest is paced by the host side.
+//!   send space, so the guest is paced by the host side. Data we drop
+//!   (refused by a full socket, or after a gap: nothing is buffered) is
+//!   asked for again with three duplicate ACKs carrying an unchanged
+//!   window, which a guest takes as a fast retransmit, instead of being
+//!   left to its retransmission timer and its backoff.
 //! - Host data stays in the socket's receive queue until the guest
 //!   acknowledges it: it is read with `MSG_PEEK` from `SO_PEEK_OFF`
 //!   (past what is in flight), sent as segments of at most the guest's
@@ -43,6 +49,12 @@ pub const MAX_FLOWS: usize = 32768;
 const OUR_WSCALE: u8 = 7;
 /// Peek buffer: the largest segment we send.
 const PEEK_BUF: usize = 65536;
+/// SYNs sent to the guest for an inbound connection before giving up.
+const SYN_TRIES: u8 = 6;
+/// How long dropped guest data may go without a retransmission before we
+/// ask for one with duplicate ACKs (a few round trips on a local link, far
+/// below the guest's retransmission timeout).
+const NUDGE_AFTER: Duration = Duration::from_millis(10);
 /// Segments per flow per event, for fairness between flows.
 const SEGMENTS_PER_ROUND: usize = 64;
 
@@ -56,6 +68,8 @@ struct Key {
 enum State {
     /// connect() in progress; the guest's SYN is not answered yet.
     Connecting,
+    /// Inbound: our SYN sent to the guest, waiting for its SYN-ACK.
+    SynSent,
     /// SYN-ACK sent, waiting for the guest's ACK of it.
     SynAckSent,
     Established,
@@ -93,6 +107,24 @@ struct Conn {
     watch_write: bool,
     /// The window (bytes) in the last segment we sent.
     wnd_sent: u32,
+    /// Inbound: SYNs sent to the guest so far.
+    syn_tries: u8,
+    /// Guest data up to here was dropped (the socket refused it, or it
+    /// came after a gap): the guest must resend it. A window update does
+    /// not make it (it waits for its retransmission timer, and after a
+    /// timeout only another timeout, with backoff, finds the next loss);
+    /// three duplicate ACKs do, a fast retransmit, once the socket has room.
+    missing: Option<Seq>,
+    /// When `rcv_nxt` last advanced or duplicate ACKs last went out.
+    rcv_stamp: Instant,
+    /// The acknowledgement and window field of the last segment we sent:
+    /// an ACK that acknowledges nothing new repeats the window, or the
+    /// guest does not count it as a duplicate (RFC 5681, 2).
+    ack_sent: Seq,
+    wnd_field: u16,
+    /// The socket was full and has drained since: time to ask for what
+    /// it refused.
+    drained: bool,
 }
 
 /// A segment for the guest, from `src` (the remote as the guest knows it)
@@ -117,6 +149,8 @@ pub enum Registration {
     Connected { index: usize, gen: u8 },
     /// Watch (or stop watching) the socket for writability.
     Writable { index: usize, gen: u8, on: bool },
+    /// Inbound: the guest answered; start reading the accepted socket.
+    Established { index: usize, gen: u8 },
 }
 
 pub struct TcpFlows {
@@ -173,6 +207,84 @@ impl TcpFlows {
         Seq(h)
     }
 
+    /// Inbound: a connection accepted on a forwarded port, for the guest's
+    /// `guest` address and port, from `remote` as the guest will see it.
+    /// Sends the guest a SYN; the socket is registered once it answers.
+    pub fn accepted(
+        &mut self,
+        sock: TcpSocket,
+        remote: SocketAddr,
+        guest: SocketAddr,
+        now: Instant,
+        out: &mut dyn FnMut(Segment),
+    ) {
+        let key = Key { guest, dst: remote };
+        if self.by_key.contains_key(&key) || self.by_key.len() >= MAX_FLOWS {
+            sock.set_reset_on_close();
+            return;
+        }
+        let isn = self.isn(&key, now);
+        let index = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.gens[index] = self.gens[index].wrapping_add(1);
+        let mut c = Conn {
+            sock,
+            key,
+            state: State::SynSent,
+            gen: self.gens[index],
+            rcv_nxt: Seq(0),
+            snd_una: isn,
+            snd_nxt: isn,
+            guest_wnd: 0,
+            guest_mss: 536,
+            guest_wscale: 0,
+            our_mss: self.our_mss,
+            scaling: false,
+            dup_acks: 0,
+            last_progress: now,
+            guest_fin: false,
+            fin_seq: None,
+            ack_due: false,
+            watch_write: false,
+            wnd_sent: 0,
+            syn_tries: 0,
+            missing: None,
+            rcv_stamp: now,
+            ack_sent: Seq(0),
+            wnd_field: 0,
+            drained: false,
+        };
+        Self::send_syn(&mut c, out);
+        self.slots[index] = Some(c);
+        self.by_key.insert(key, index);
+    }
+
+    fn send_syn(c: &mut Conn, out: &mut dyn FnMut(Segment)) {
+        let space = usable(c.sock.send_space().unwrap_or(65535));
+        out(Segment {
+            src: c.key.dst,
+            dst: c.key.guest,
+            seq: c.snd_una.0,
+            ack: 0,
+            flags: tcpw::SYN,
+            window: window_field(space, 0),
+            options: Options {
+                mss: Some(c.our_mss),
+                wscale: Some(OUR_WSCALE),
+                ..Options::default()
+            },
+            payload: &[],
+        });
+        c.snd_nxt = c.snd_una.plus(1);
+        c.syn_tries += 1;
+    }
+
     /// A TCP segment from the guest (`src` the guest, `dst` its peer).
     pub fn guest_segment(
         &mut self,
@@ -189,6 +301,13 @@ impl TcpFlows {
         let mut close = false;
         let mut reg = None;
         if let Some(c) = self.slots[index].as_mut() {
+            if c.state == State::SynSent {
+                let answer = Self::syn_answered(c, seg, index, now, out);
+                if answer.is_err() {
+                    self.free(index);
+                }
+                return Ok(answer.unwrap_or(None));
+            }
             close = Self::on_segment(c, seg, now, out);
             if !close {
                 close = Self::push(c, &mut self.buf, now, out);
@@ -263,6 +382,12 @@ impl TcpFlows {
             ack_due: false,
             watch_write: false,
             wnd_sent: 0,
+            syn_tries: 0,
+            missing: None,
+            rcv_stamp: now,
+            ack_sent: Seq(0),
+            wnd_field: 0,
+            drained: false,
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
@@ -311,6 +436,7 @@ impl TcpFlows {
             } else {
                 if writable && c.watch_write {
                     c.watch_write = false;
+                    c.drained = true;
                     c.ack_due = true; // window update
                     reg = Some(Registration::Writable {
                         index,
@@ -328,8 +454,40 @@ impl TcpFlows {
         reg
     }
 
+    /// Inbound: the guest's answer to our SYN. `Err`: it refused (RST),
+    /// and the host side is reset too.
+    fn syn_answered(
+        c: &mut Conn,
+        seg: &tcpw::Repr,
+        index: usize,
+        now: Instant,
+        out: &mut dyn FnMut(Segment),
+    ) -> Result<Option<Registration>, ()> {
+        let syn_ack = tcpw::SYN | tcpw::ACK;
+        if seg.flags & tcpw::RST != 0 {
+            c.sock.set_reset_on_close();
+            return Err(());
+        }
+        if seg.flags & syn_ack != syn_ack || Seq(seg.ack) != c.snd_una.plus(1) {
+            return Ok(None);
+        }
+        c.rcv_nxt = Seq(seg.seq).plus(1);
+        c.snd_una = Seq(seg.ack);
+        c.snd_nxt = c.snd_una;
+        c.guest_mss = seg.options.mss.unwrap_or(536).max(64);
+        c.scaling = seg.options.wscale.is_some();
+        c.guest_wscale = seg.options.wscale.unwrap_or(0);
+        c.guest_wnd = u32::from(seg.window) << if c.scaling { c.guest_wscale } else { 0 };
+        c.state = State::Established;
+        c.last_progress = now;
+        c.ack_due = true;
+        let mut buf = [0u8; 0];
+        Self::push(c, &mut buf, now, out);
+        Ok(Some(Registration::Established { index, gen: c.gen }))
+    }
+
     fn syn_ack(c: &mut Conn, out: &mut dyn FnMut(Segment)) {
-        let space = c.sock.send_space().unwrap_or(65535);
+        let space = usable(c.sock.send_space().unwrap_or(65535));
         let options = Options {
             mss: Some(c.our_mss),
             wscale: c.scaling.then_some(OUR_WSCALE),
@@ -406,6 +564,9 @@ impl TcpFlows {
         if !seg.payload.is_empty() || seg.flags & tcpw::FIN != 0 {
             if seq != c.rcv_nxt {
                 c.ack_due = true; // duplicate ACK: tells the guest what we have
+                if seq.after(c.rcv_nxt) {
+                    note_missing(c, seq.plus(seg.payload.len() as u32));
+                }
             } else {
                 let taken = if seg.payload.is_empty() {
                     0
@@ -419,6 +580,15 @@ impl TcpFlows {
                     }
                 };
                 c.rcv_nxt = c.rcv_nxt.plus(taken as u32);
+                if taken > 0 {
+                    c.rcv_stamp = now;
+                }
+                if taken < seg.payload.len() {
+                    note_missing(c, seq.plus(seg.payload.len() as u32));
+                }
+                if c.missing.is_some_and(|m| c.rcv_nxt.after_or_at(m)) {
+                    c.missing = None;
+                }
                 if seg.flags & tcpw::FIN != 0 && taken == seg.payload.len() && !c.guest_fin {
                     c.guest_fin = true;
                     c.rcv_nxt = c.rcv_nxt.plus(1);
@@ -444,7 +614,7 @@ impl TcpFlows {
     /// Sends what the host sent (within the guest's window), a FIN after
     /// EOF, and any ACK owed. `true` when the flow ends.
     fn push(c: &mut Conn, buf: &mut [u8], now: Instant, out: &mut dyn FnMut(Segment)) -> bool {
-        if c.state == State::Connecting {
+        if matches!(c.state, State::Connecting | State::SynSent) {
             return false;
         }
         if c.state == State::SynAckSent {
@@ -456,13 +626,19 @@ impl TcpFlows {
             return false;
         }
         let scale = if c.scaling { OUR_WSCALE } else { 0 };
-        let space = c.sock.send_space().unwrap_or(0);
-        let our_wnd = window_field(space, scale);
+        let space = usable(c.sock.send_space().unwrap_or(0));
         // A window that opened a lot since we last said (a lost update, or
         // none sent): tell the guest, or it waits for its probe timer.
-        if !c.guest_fin && space >= c.wnd_sent.saturating_mul(2).max(u32::from(c.guest_mss)) {
-            c.ack_due = true;
-        }
+        let opened =
+            !c.guest_fin && space >= c.wnd_sent.saturating_mul(2).max(u32::from(c.guest_mss));
+        c.ack_due |= opened;
+        let our_wnd = if c.rcv_nxt == c.ack_sent && !opened {
+            c.wnd_field
+        } else {
+            window_field(space, scale)
+        };
+        c.ack_sent = c.rcv_nxt;
+        c.wnd_field = our_wnd;
         let wnd_bytes = u32::from(our_wnd) << scale;
         let mut sent_any = false;
         for _ in 0..SEGMENTS_PER_ROUND {
@@ -520,18 +696,29 @@ impl TcpFlows {
                 }
             }
         }
-        if c.ack_due {
-            out(Segment {
-                src: c.key.dst,
-                dst: c.key.guest,
-                seq: c.snd_nxt.0,
-                ack: c.rcv_nxt.0,
-                flags: tcpw::ACK,
-                window: our_wnd,
-                options: Options::default(),
-                payload: &[],
-            });
+        // Data the guest must resend, room for it, and nothing arriving
+        // (or the socket just drained): ask for a fast retransmit.
+        let nudge = c.missing.is_some()
+            && space >= u32::from(c.guest_mss)
+            && (std::mem::take(&mut c.drained) || now.duration_since(c.rcv_stamp) >= NUDGE_AFTER);
+        if c.ack_due || nudge {
+            let acks = if nudge { 3 } else { 1 };
+            for _ in 0..acks {
+                out(Segment {
+                    src: c.key.dst,
+                    dst: c.key.guest,
+                    seq: c.snd_nxt.0,
+                    ack: c.rcv_nxt.0,
+                    flags: tcpw::ACK,
+                    window: our_wnd,
+                    options: Options::default(),
+                    payload: &[],
+                });
+            }
             c.ack_due = false;
+            if nudge {
+                c.rcv_stamp = now;
+            }
             sent_any = true;
         }
         if sent_any {
@@ -545,6 +732,16 @@ impl TcpFlows {
         let mut ended = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(c) = slot else { continue };
+            if c.state == State::SynSent && now.duration_since(c.last_progress) >= RTO {
+                if c.syn_tries >= SYN_TRIES {
+                    c.sock.set_reset_on_close();
+                    ended.push(i);
+                    continue;
+                }
+                c.last_progress = now;
+                Self::send_syn(c, out);
+                continue;
+            }
             if c.state == State::Established
                 && c.snd_nxt != c.snd_una
                 && now.duration_since(c.last_progress) >= RTO
@@ -573,6 +770,21 @@ impl TcpFlows {
         if let Some(c) = self.slots[index].take() {
             self.by_key.remove(&c.key);
         }
+    }
+}
+
+/// The window we offer out of `space` bytes of socket buffer: the kernel
+/// charges its own overhead to the same buffer (a few percent for full
+/// segments, more for small ones), and a window the socket cannot honour
+/// loses data the guest has already sent.
+fn usable(space: u32) -> u32 {
+    space - space / 8
+}
+
+/// Records that guest data up to `end` was dropped and must come again.
+fn note_missing(c: &mut Conn, end: Seq) {
+    if c.missing.is_none_or(|m| end.after(m)) {
+        c.missing = Some(end);
     }
 }
 

@@ -1,0 +1,127 @@
+// Inbound TCP forwarding (-t) into a pasta namespace inside the fake host:
+// a server in the namespace serves and receives files through a forwarded
+// port; host clients on loopback appear as the gateway, a client in a
+// "remote" namespace behind a veth appears with its real address.
+import test from 'ava';
+import { inFakehost } from '../helpers/fakehost.js';
+
+// Dual-stack HTTP server: GET serves files, PUT answers the body's sha256,
+// and every request logs the client's address.
+const server = `
+import hashlib, http.server, os, socket, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_PUT(self):
+        left = int(self.headers['Content-Length']); h = hashlib.sha256()
+        while left:
+            b = self.rfile.read(min(left, 1 << 20))
+            if not b: break
+            h.update(b); left -= len(b)
+        self.send_response(200); self.end_headers(); self.wfile.write((h.hexdigest() + "\\n").encode())
+    def log_message(self, fmt, *a):
+        print("client", self.client_address[0], flush=True)
+class S(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+os.chdir(sys.argv[2]); S(("::", int(sys.argv[1])), H).serve_forever()
+`;
+
+// A second namespace behind a veth, 198.51.100.2 and 2001:db8:1::2, for a
+// client that is neither loopback nor the host itself.
+const remote = `
+unshare --net sleep 300 & r=$!
+for i in $(seq 50); do [ "$(readlink /proc/$r/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.05; done
+ip link add r0 type veth peer name r1
+ip link set r1 netns $r
+ip addr add 198.51.100.1/24 dev r0
+ip -6 addr add 2001:db8:1::1/64 dev r0 nodad
+ip link set r0 up
+rx() { nsenter --net=/proc/$r/ns/net "$@"; }
+rx sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev r1; ip -6 addr add 2001:db8:1::2/64 dev r1 nodad; ip link set r1 up'
+`;
+
+function script(mib: number): string {
+  return `
+set -u
+d=$(mktemp -d)
+cat > $d/srv.py <<'PY'
+${server}
+PY
+head -c ${mib * 1024 * 1024} /dev/urandom > $d/f
+head -c ${4 * 1024 * 1024} /dev/urandom > $d/g
+echo "want $(sha256sum $d/f | cut -d' ' -f1)"
+echo "wantg $(sha256sum $d/g | cut -d' ' -f1)"
+${remote}
+timeout 170 node dist/cli/pasta.js --config-net -t 18080:8080 -- sh -c "
+  python3 $d/srv.py 8080 $d > $d/log 2>&1 & s=\\$!
+  for i in \\$(seq 100); do python3 -c 'import socket; socket.create_connection((\\"::1\\", 8080))' 2>/dev/null && break; sleep 0.1; done
+  touch $d/ready
+  for i in \\$(seq 1600); do [ -e $d/done ] && break; sleep 0.1; done
+  kill \\$s" &
+p=$!
+for i in $(seq 100); do [ -e $d/ready ] && break; sleep 0.1; done
+echo "down4 $(curl -sS -m 60 http://127.0.0.1:18080/f | sha256sum | cut -d' ' -f1)"
+echo "up4 $(curl -sS -m 60 -T $d/f http://127.0.0.1:18080/up)"
+echo "down6 $(curl -sS -m 60 'http://[::1]:18080/f' | sha256sum | cut -d' ' -f1)"
+echo "up6 $(curl -sS -m 60 -T $d/f 'http://[::1]:18080/up')"
+echo "remote4 $(rx curl -sS -m 30 http://198.51.100.1:18080/g | sha256sum | cut -d' ' -f1)"
+echo "remote6 $(rx curl -sS -m 30 'http://[2001:db8:1::1]:18080/g' | sha256sum | cut -d' ' -f1)"
+touch $d/done
+wait $p; echo "pasta=$?"
+cat $d/log
+kill $r; rm -rf $d`;
+}
+
+for (const unprivileged of [false, true]) {
+  const mib = unprivileged ? 20 : 100;
+  test(`-t: a server in the namespace serves and receives ${mib} MiB over IPv4 and IPv6, and sees real client addresses${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
+    const r = await inFakehost(['bash', '-c', script(mib)], { unprivileged, timeoutMs: 200_000 });
+    const out = r.stdout + r.stderr;
+    const want = /want ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+    const wantg = /wantg ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+    t.truthy(want && wantg, out);
+    for (const leg of ['down4', 'up4', 'down6', 'up6']) t.regex(r.stdout, new RegExp(`${leg} ${want}`), `${leg}: ${out}`);
+    for (const leg of ['remote4', 'remote6']) t.regex(r.stdout, new RegExp(`${leg} ${wantg}`), `${leg}: ${out}`);
+    // Host loopback clients appear as the gateway; the remote ones as themselves.
+    t.regex(r.stdout, /client (::ffff:)?192\.0\.2\.1$/m, out);
+    t.regex(r.stdout, /client fd00::1$/m, out);
+    t.regex(r.stdout, /client (::ffff:)?198\.51\.100\.2$/m, out);
+    t.regex(r.stdout, /client 2001:db8:1::2$/m, out);
+    t.notRegex(r.stdout, /client (::ffff:)?127\.0\.0\.1$|client ::1$/m, 'no loopback address reaches the guest');
+    t.regex(r.stdout, /pasta=0/, out);
+  });
+}
+
+test('-t: nothing listening in the namespace resets the host client at once', async (t) => {
+  const r = await inFakehost(['bash', '-c', `
+    d=$(mktemp -d)
+    node dist/cli/pasta.js --config-net -t 18080 -- sh -c "touch $d/ready; for i in \\$(seq 150); do [ -e $d/done ] && break; sleep 0.1; done" &
+    p=$!
+    for i in $(seq 50); do [ -e $d/ready ] && break; sleep 0.1; done
+    start=$(date +%s%N)
+    python3 -c '
+import socket
+s = socket.create_connection(("127.0.0.1", 18080), timeout=10)
+print("connected")
+try:
+    print("read", len(s.recv(100)))
+except ConnectionResetError:
+    print("reset")'
+    echo "ms=$(( ($(date +%s%N) - start) / 1000000 ))"
+    touch $d/done; wait $p; rm -rf $d`]);
+  // The host accepted (the port is forwarded), then the guest's RST ended it.
+  t.regex(r.stdout, /connected\nreset\n/, r.stdout + r.stderr);
+  const ms = Number(/ms=(\d+)/.exec(r.stdout)?.[1]);
+  t.true(ms < 5000, `took ${ms} ms: the client waited instead of being reset`);
+});
+
+test('-t: a port already in use on the host is a startup error naming it', async (t) => {
+  const r = await inFakehost(['bash', '-c', `
+    python3 -c 'import socket,time; s=socket.socket(); s.bind(("0.0.0.0", 18085)); s.listen(); time.sleep(20)' & h=$!
+    for i in $(seq 100); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", 18085))' 2>/dev/null && break; sleep 0.05; done
+    node dist/cli/pasta.js --config-net -t 18085 -- true
+    echo "status=$?"
+    kill $h`]);
+  t.regex(r.stdout, /status=1/, r.stdout + r.stderr);
+  t.regex(r.stderr, /18085/, r.stderr);
+  t.regex(r.stderr, /in use/i, r.stderr);
+  t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+});
