@@ -141,7 +141,7 @@ impl L2 {
     pub fn with_tcp_framer<R>(
         &mut self,
         tx: &mut TxQueue,
-        f: impl FnOnce(&mut dyn FnMut(tcp_flow::Segment)) -> R,
+        f: impl FnOnce(&mut dyn FnMut(tcp_flow::Segment) -> bool) -> R,
     ) -> Option<R> {
         let guest_mac = self.guest_mac?;
         let our_mac = self.cfg.our_mac;
@@ -320,7 +320,7 @@ fn push_tcp(
     guest_mac: MacAddr,
     ip_id: &mut u16,
     seg: &tcp_flow::Segment,
-) {
+) -> bool {
     let repr = tcp::Repr {
         src_port: seg.src.port(),
         dst_port: seg.dst.port(),
@@ -343,7 +343,7 @@ fn push_tcp(
                 let l4 = &mut ip[ipv4::HEADER_LEN..];
                 l4[repr.header_len()..].copy_from_slice(seg.payload);
                 repr.emit(l4, s.into(), d.into());
-            });
+            })
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + l4_len, |b| {
@@ -353,8 +353,8 @@ fn push_tcp(
                 let l4 = &mut ip[ipv6::HEADER_LEN..];
                 l4[repr.header_len()..].copy_from_slice(seg.payload);
                 repr.emit(l4, s.into(), d.into());
-            });
+            })
         }
-        _ => {}
+        _ => false,
     }
 }

@@ -506,8 +506,7 @@ impl Engine {
             NewSocket::Tcp(Registration::New { index, gen }) => {
                 if let Some(sock) = self.flows.tcp.socket(index, gen) {
                     let token = Token::new(Kind::Tcp, gen, index as u32).encode();
-                    self.epoll.add_readable(sock, token)?;
-                    self.epoll.set_writable(sock, token, true)?;
+                    self.epoll.watch_stream(sock, token, true, true)?;
                 }
             }
             NewSocket::Tcp(
@@ -520,13 +519,13 @@ impl Engine {
             ) => {
                 if let Some(sock) = self.flows.tcp.socket(index, gen) {
                     let token = Token::new(Kind::Tcp, gen, index as u32).encode();
-                    self.epoll.set_writable(sock, token, false)?;
+                    self.epoll.watch_stream(sock, token, false, false)?;
                 }
             }
             NewSocket::Tcp(Registration::Established { index, gen }) => {
                 if let Some(sock) = self.flows.tcp.socket(index, gen) {
                     let token = Token::new(Kind::Tcp, gen, index as u32).encode();
-                    self.epoll.add_readable(sock, token)?;
+                    self.epoll.watch_stream(sock, token, false, true)?;
                 }
             }
             NewSocket::Tcp(Registration::Writable {
@@ -536,7 +535,7 @@ impl Engine {
             }) => {
                 if let Some(sock) = self.flows.tcp.socket(index, gen) {
                     let token = Token::new(Kind::Tcp, gen, index as u32).encode();
-                    self.epoll.set_writable(sock, token, true)?;
+                    self.epoll.watch_stream(sock, token, true, false)?;
                 }
             }
         }

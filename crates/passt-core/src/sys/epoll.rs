@@ -35,6 +35,30 @@ impl Epoll {
         self.ctl(EpollOp::EpollCtlMod, fd, flags, data)
     }
 
+    /// Registers a stream socket edge-triggered: one event per arrival of
+    /// data (or FIN), writability only if `writable`. Data a TCP flow
+    /// leaves queued (sent to the guest, not yet acknowledged) would keep a
+    /// level-triggered registration firing; the flow is pushed by the
+    /// guest's ACKs and the timer instead.
+    pub fn watch_stream(
+        &self,
+        fd: impl AsFd,
+        data: u64,
+        writable: bool,
+        add: bool,
+    ) -> io::Result<()> {
+        let mut flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
+        if writable {
+            flags |= EpollFlags::EPOLLOUT;
+        }
+        let op = if add {
+            EpollOp::EpollCtlAdd
+        } else {
+            EpollOp::EpollCtlMod
+        };
+        self.ctl(op, fd, flags, data)
+    }
+
     pub fn delete(&self, fd: impl AsFd) -> io::Result<()> {
         epoll_ctl(
             self.fd.as_raw_fd(),

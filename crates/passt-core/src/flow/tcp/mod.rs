@@ -125,6 +125,8 @@ struct Conn {
     /// The socket was full and has drained since: time to ask for what
     /// it refused.
     drained: bool,
+    /// The guest link's queue refused a segment: push again on the timer.
+    blocked: bool,
 }
 
 /// A segment for the guest, from `src` (the remote as the guest knows it)
@@ -216,7 +218,7 @@ impl TcpFlows {
         remote: SocketAddr,
         guest: SocketAddr,
         now: Instant,
-        out: &mut dyn FnMut(Segment),
+        out: &mut dyn FnMut(Segment) -> bool,
     ) {
         let key = Key { guest, dst: remote };
         if self.by_key.contains_key(&key) || self.by_key.len() >= MAX_FLOWS {
@@ -259,13 +261,14 @@ impl TcpFlows {
             ack_sent: Seq(0),
             wnd_field: 0,
             drained: false,
+            blocked: false,
         };
         Self::send_syn(&mut c, out);
         self.slots[index] = Some(c);
         self.by_key.insert(key, index);
     }
 
-    fn send_syn(c: &mut Conn, out: &mut dyn FnMut(Segment)) {
+    fn send_syn(c: &mut Conn, out: &mut dyn FnMut(Segment) -> bool) {
         let space = usable(c.sock.send_space().unwrap_or(65535));
         out(Segment {
             src: c.key.dst,
@@ -292,7 +295,7 @@ impl TcpFlows {
         dst: SocketAddr,
         seg: &tcpw::Repr,
         now: Instant,
-        out: &mut dyn FnMut(Segment),
+        out: &mut dyn FnMut(Segment) -> bool,
     ) -> Result<Option<Registration>, DropReason> {
         let key = Key { guest: src, dst };
         let Some(&index) = self.by_key.get(&key) else {
@@ -338,7 +341,7 @@ impl TcpFlows {
         key: Key,
         seg: &tcpw::Repr,
         now: Instant,
-        out: &mut dyn FnMut(Segment),
+        out: &mut dyn FnMut(Segment) -> bool,
     ) -> Result<Option<Registration>, DropReason> {
         if seg.flags & tcpw::RST != 0 {
             return Ok(None);
@@ -388,6 +391,7 @@ impl TcpFlows {
             ack_sent: Seq(0),
             wnd_field: 0,
             drained: false,
+            blocked: false,
         };
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
@@ -411,7 +415,7 @@ impl TcpFlows {
         gen: u8,
         writable: bool,
         now: Instant,
-        out: &mut dyn FnMut(Segment),
+        out: &mut dyn FnMut(Segment) -> bool,
     ) -> Option<Registration> {
         self.live(index, gen)?;
         let mut reg = None;
@@ -461,7 +465,7 @@ impl TcpFlows {
         seg: &tcpw::Repr,
         index: usize,
         now: Instant,
-        out: &mut dyn FnMut(Segment),
+        out: &mut dyn FnMut(Segment) -> bool,
     ) -> Result<Option<Registration>, ()> {
         let syn_ack = tcpw::SYN | tcpw::ACK;
         if seg.flags & tcpw::RST != 0 {
@@ -486,7 +490,7 @@ impl TcpFlows {
         Ok(Some(Registration::Established { index, gen: c.gen }))
     }
 
-    fn syn_ack(c: &mut Conn, out: &mut dyn FnMut(Segment)) {
+    fn syn_ack(c: &mut Conn, out: &mut dyn FnMut(Segment) -> bool) {
         let space = usable(c.sock.send_space().unwrap_or(65535));
         let options = Options {
             mss: Some(c.our_mss),
@@ -512,7 +516,7 @@ impl TcpFlows {
         c: &mut Conn,
         seg: &tcpw::Repr,
         now: Instant,
-        out: &mut dyn FnMut(Segment),
+        out: &mut dyn FnMut(Segment) -> bool,
     ) -> bool {
         if seg.flags & tcpw::RST != 0 {
             c.sock.set_reset_on_close();
@@ -529,6 +533,7 @@ impl TcpFlows {
             return false;
         }
         let scale = if c.scaling { c.guest_wscale } else { 0 };
+        let prev_wnd = c.guest_wnd;
         c.guest_wnd = u32::from(seg.window) << scale;
         if seg.flags & tcpw::ACK != 0 {
             let ack = Seq(seg.ack);
@@ -548,7 +553,13 @@ impl TcpFlows {
                 c.snd_una = ack;
                 c.dup_acks = 0;
                 c.last_progress = now;
-            } else if ack == c.snd_una && seg.payload.is_empty() && c.snd_nxt != c.snd_una {
+            } else if ack == c.snd_una
+                && seg.payload.is_empty()
+                && c.snd_nxt != c.snd_una
+                && c.guest_wnd == prev_wnd
+            {
+                // A duplicate (RFC 5681, 2): a window update that
+                // acknowledges nothing new is not one.
                 c.dup_acks += 1;
                 if c.dup_acks == 3 {
                     Self::rewind(c);
@@ -613,7 +624,12 @@ impl TcpFlows {
 
     /// Sends what the host sent (within the guest's window), a FIN after
     /// EOF, and any ACK owed. `true` when the flow ends.
-    fn push(c: &mut Conn, buf: &mut [u8], now: Instant, out: &mut dyn FnMut(Segment)) -> bool {
+    fn push(
+        c: &mut Conn,
+        buf: &mut [u8],
+        now: Instant,
+        out: &mut dyn FnMut(Segment) -> bool,
+    ) -> bool {
         if matches!(c.state, State::Connecting | State::SynSent) {
             return false;
         }
@@ -641,6 +657,7 @@ impl TcpFlows {
         c.wnd_field = our_wnd;
         let wnd_bytes = u32::from(our_wnd) << scale;
         let mut sent_any = false;
+        c.blocked = false;
         for _ in 0..SEGMENTS_PER_ROUND {
             if c.fin_seq.is_some() {
                 break;
@@ -653,7 +670,7 @@ impl TcpFlows {
             }
             match c.sock.peek(&mut buf[..len]) {
                 Ok(Read::Data(n)) => {
-                    out(Segment {
+                    let queued = out(Segment {
                         src: c.key.dst,
                         dst: c.key.guest,
                         seq: c.snd_nxt.0,
@@ -663,6 +680,17 @@ impl TcpFlows {
                         options: Options::default(),
                         payload: &buf[..n],
                     });
+                    if !queued {
+                        // The guest link's queue is full this round: the
+                        // data stays in the socket, sent next time, and the
+                        // peek offset (which the peek moved) goes back.
+                        c.blocked = true;
+                        if c.sock.set_peek_offset(c.snd_nxt.since(c.snd_una)).is_err() {
+                            send_rst(c, out);
+                            return true;
+                        }
+                        break;
+                    }
                     sent_any = true;
                     if c.snd_nxt == c.snd_una {
                         c.last_progress = now;
@@ -672,8 +700,7 @@ impl TcpFlows {
                 }
                 Ok(Read::WouldBlock) => break,
                 Ok(Read::Eof) => {
-                    c.fin_seq = Some(c.snd_nxt);
-                    out(Segment {
+                    let queued = out(Segment {
                         src: c.key.dst,
                         dst: c.key.guest,
                         seq: c.snd_nxt.0,
@@ -683,6 +710,11 @@ impl TcpFlows {
                         options: Options::default(),
                         payload: &[],
                     });
+                    if !queued {
+                        c.blocked = true;
+                        break;
+                    }
+                    c.fin_seq = Some(c.snd_nxt);
                     sent_any = true;
                     if c.snd_nxt == c.snd_una {
                         c.last_progress = now;
@@ -728,7 +760,7 @@ impl TcpFlows {
     }
 
     /// Periodic work: retransmission on timeout, window re-checks.
-    pub fn timer(&mut self, now: Instant, out: &mut dyn FnMut(Segment)) {
+    pub fn timer(&mut self, now: Instant, out: &mut dyn FnMut(Segment) -> bool) {
         let mut ended = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(c) = slot else { continue };
@@ -749,7 +781,15 @@ impl TcpFlows {
                 Self::rewind(c);
                 c.last_progress = now;
             }
-            if c.state != State::Connecting && Self::push(c, &mut self.buf, now, out) {
+            // Only flows with something to resend, to ask for, or a small
+            // window the guest may not know has opened: an idle flow costs
+            // nothing here, so the table can grow large.
+            let busy = c.snd_nxt != c.snd_una
+                || c.missing.is_some()
+                || c.ack_due
+                || c.blocked
+                || c.wnd_sent < 4 * u32::from(c.guest_mss);
+            if c.state != State::Connecting && busy && Self::push(c, &mut self.buf, now, out) {
                 ended.push(i);
             }
         }
@@ -788,7 +828,7 @@ fn note_missing(c: &mut Conn, end: Seq) {
     }
 }
 
-fn send_rst(c: &Conn, out: &mut dyn FnMut(Segment)) {
+fn send_rst(c: &Conn, out: &mut dyn FnMut(Segment) -> bool) {
     c.sock.set_reset_on_close();
     out(Segment {
         src: c.key.dst,
@@ -803,7 +843,7 @@ fn send_rst(c: &Conn, out: &mut dyn FnMut(Segment)) {
 }
 
 /// A RST answering `seg`, for which there is no flow.
-fn reset_for(key: Key, seg: &tcpw::Repr, out: &mut dyn FnMut(Segment)) {
+fn reset_for(key: Key, seg: &tcpw::Repr, out: &mut dyn FnMut(Segment) -> bool) {
     let (seq, ack, flags) = if seg.flags & tcpw::ACK != 0 {
         (seg.ack, 0, tcpw::RST)
     } else {
