@@ -86,6 +86,11 @@ impl L2 {
                     Ok(None)
                 }
                 L4::Udp(u) if u.dst_port == dhcpv6::SERVER_PORT && ip.src.is_ipv6() => {
+                    // Source port 0 means "no reply expected" (RFC 768),
+                    // and a reply to port 0 is a frame no one may send.
+                    if u.src_port == 0 {
+                        return Err(DropReason::BadPort);
+                    }
                     self.dhcpv6(tx, u.payload, ip.src, u.src_port, f.src_mac)?;
                     Ok(None)
                 }
