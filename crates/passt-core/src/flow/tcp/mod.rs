@@ -129,6 +129,41 @@ struct Conn {
     blocked: bool,
 }
 
+impl Conn {
+    /// A flow that has sent nothing and heard nothing beyond its SYN: the
+    /// guest's parameters are the defaults until its SYN says otherwise.
+    fn new(sock: TcpSocket, key: Key, state: State, isn: Seq, our_mss: u16, now: Instant) -> Self {
+        Conn {
+            sock,
+            key,
+            state,
+            gen: 0,
+            rcv_nxt: Seq(0),
+            snd_una: isn,
+            snd_nxt: isn,
+            guest_wnd: 0,
+            guest_mss: 536,
+            guest_wscale: 0,
+            our_mss,
+            scaling: false,
+            dup_acks: 0,
+            last_progress: now,
+            guest_fin: false,
+            fin_seq: None,
+            ack_due: false,
+            watch_write: false,
+            wnd_sent: 0,
+            syn_tries: 0,
+            missing: None,
+            rcv_stamp: now,
+            ack_sent: Seq(0),
+            wnd_field: 0,
+            drained: false,
+            blocked: false,
+        }
+    }
+}
+
 /// A segment for the guest, from `src` (the remote as the guest knows it)
 /// to `dst` (the guest).
 pub struct Segment<'a> {
@@ -226,6 +261,14 @@ impl TcpFlows {
             return;
         }
         let isn = self.isn(&key, now);
+        let mut c = Conn::new(sock, key, State::SynSent, isn, self.our_mss, now);
+        Self::send_syn(&mut c, out);
+        self.insert(c);
+    }
+
+    /// Files a new flow in a free slot (or a new one) under a fresh
+    /// generation, so stale events for the slot's last flow are ignored.
+    fn insert(&mut self, mut c: Conn) -> (usize, u8) {
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -235,37 +278,10 @@ impl TcpFlows {
             }
         };
         self.gens[index] = self.gens[index].wrapping_add(1);
-        let mut c = Conn {
-            sock,
-            key,
-            state: State::SynSent,
-            gen: self.gens[index],
-            rcv_nxt: Seq(0),
-            snd_una: isn,
-            snd_nxt: isn,
-            guest_wnd: 0,
-            guest_mss: 536,
-            guest_wscale: 0,
-            our_mss: self.our_mss,
-            scaling: false,
-            dup_acks: 0,
-            last_progress: now,
-            guest_fin: false,
-            fin_seq: None,
-            ack_due: false,
-            watch_write: false,
-            wnd_sent: 0,
-            syn_tries: 0,
-            missing: None,
-            rcv_stamp: now,
-            ack_sent: Seq(0),
-            wnd_field: 0,
-            drained: false,
-            blocked: false,
-        };
-        Self::send_syn(&mut c, out);
+        c.gen = self.gens[index];
+        self.by_key.insert(c.key, index);
         self.slots[index] = Some(c);
-        self.by_key.insert(key, index);
+        (index, self.gens[index])
     }
 
     fn send_syn(c: &mut Conn, out: &mut dyn FnMut(Segment) -> bool) {
@@ -364,47 +380,15 @@ impl TcpFlows {
             }
         };
         let isn = self.isn(&key, now);
-        let scaling = seg.options.wscale.is_some();
         let conn = Conn {
-            sock,
-            key,
-            state: State::Connecting,
-            gen: 0,
             rcv_nxt: Seq(seg.seq).plus(1),
-            snd_una: isn,
-            snd_nxt: isn,
             guest_wnd: u32::from(seg.window),
             guest_mss: seg.options.mss.unwrap_or(536).max(64),
             guest_wscale: seg.options.wscale.unwrap_or(0),
-            our_mss: self.our_mss,
-            scaling,
-            dup_acks: 0,
-            last_progress: now,
-            guest_fin: false,
-            fin_seq: None,
-            ack_due: false,
-            watch_write: false,
-            wnd_sent: 0,
-            syn_tries: 0,
-            missing: None,
-            rcv_stamp: now,
-            ack_sent: Seq(0),
-            wnd_field: 0,
-            drained: false,
-            blocked: false,
+            scaling: seg.options.wscale.is_some(),
+            ..Conn::new(sock, key, State::Connecting, isn, self.our_mss, now)
         };
-        let index = match self.slots.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.slots.push(None);
-                self.gens.push(0);
-                self.slots.len() - 1
-            }
-        };
-        self.gens[index] = self.gens[index].wrapping_add(1);
-        let gen = self.gens[index];
-        self.slots[index] = Some(Conn { gen, ..conn });
-        self.by_key.insert(key, index);
+        let (index, gen) = self.insert(conn);
         Ok(Some(Registration::New { index, gen }))
     }
 
