@@ -23,6 +23,18 @@
 //! - A guest FIN becomes `shutdown(SHUT_WR)`; host EOF becomes a FIN once
 //!   everything before it was sent. A RST either way resets the other.
 //!   A flow ends when both FINs are acknowledged, or on a RST.
+//! - Timeouts, so that a guest that stops answering cannot hold a host
+//!   socket (and its peer) forever. The retransmission timeout doubles
+//!   with each expiry in a row (`RTO` up to `RTO_MAX`), and progress
+//!   resets it; after `MAX_RETRANSMITS` (about a minute) of data, FIN or
+//!   SYN-ACK unacknowledged, the flow is reset both ways: a RST to the
+//!   guest, reset-on-close on the socket. An inbound SYN gives up after
+//!   `SYN_TRIES`. A flow that heard nothing from either side for
+//!   `IDLE_TIMEOUT` is reset the same way. The 20 ms timer does work only
+//!   for busy flows; the idle check visits every flow, but at most once
+//!   every `SWEEP_EVERY`, so ten thousand quiet flows cost nothing per tick.
+//! - Flow logic takes `now` and works on a `FlowSocket`, so it runs over an
+//!   in-memory socket and a made-up clock in its unit tests.
 //!
 //! Invariants: `snd_una <= snd_nxt`; the socket's receive queue starts at
 //! `snd_una` and its peek offset is `snd_nxt - snd_una`; a slot's
@@ -30,6 +42,12 @@
 //! old flow is recognised and ignored.
 
 pub mod seq;
+pub mod socket;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,9 +58,30 @@ use crate::sys::tcp::{Read, TcpSocket};
 use crate::wire::tcp::{self as tcpw, Options};
 use crate::wire::DropReason;
 pub use seq::Seq;
+pub use socket::FlowSocket;
 
-/// Retransmission timeout without acknowledgement progress.
+/// Retransmission timeout without acknowledgement progress (the first
+/// one; each further timeout in a row doubles it, up to `RTO_MAX`).
 pub const RTO: Duration = Duration::from_millis(400);
+/// The longest wait between two retransmissions: past this, doubling only
+/// delays noticing that the guest came back.
+pub const RTO_MAX: Duration = Duration::from_secs(10);
+/// Retransmissions in a row without acknowledgement progress before the
+/// flow is reset both ways: 400 ms doubling to the 10 s cap puts the last
+/// timeout about a minute (62.4 s) after the first loss. The guest is on a
+/// local link that does not lose a minute of segments: a guest that silent
+/// is gone or wedged, and the host peer should learn it in a minute, not
+/// in the quarter of an hour a kernel would keep trying (tcp_retries2).
+pub const MAX_RETRANSMITS: u8 = 9;
+/// A flow with no segment from the guest and no event on its socket for
+/// this long is reset both ways, so that a guest that vanished without a
+/// trace does not pin a host socket forever. Two hours is the kernel's
+/// default keepalive time: a guest that wants a quiet connection to live
+/// longer has keepalives on, and each of them counts as a segment.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(2 * 60 * 60);
+/// How often the timer looks at every flow for `IDLE_TIMEOUT`: the 20 ms
+/// tick only works on busy flows, so idle ones cost nothing between sweeps.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Most concurrent flows (a bound on memory; passt's is larger).
 pub const MAX_FLOWS: usize = 32768;
 /// Our window scale: up to 8 MiB of window.
@@ -75,8 +114,8 @@ enum State {
     Established,
 }
 
-struct Conn {
-    sock: TcpSocket,
+struct Conn<S> {
+    sock: S,
     key: Key,
     state: State,
     gen: u8,
@@ -95,7 +134,15 @@ struct Conn {
     /// Whether window scaling is on (both SYNs carried the option).
     scaling: bool,
     dup_acks: u8,
+    /// When the retransmission timer last started: acknowledgement
+    /// progress, a first segment in flight, or a retransmission.
     last_progress: Instant,
+    /// Retransmission timeouts in a row without acknowledgement progress:
+    /// the backoff exponent, and the count towards `MAX_RETRANSMITS`.
+    timeouts: u8,
+    /// When the guest sent a segment or the socket had an event: the
+    /// flow's clock towards `IDLE_TIMEOUT`.
+    last_active: Instant,
     /// The guest sent FIN (and we shut the socket's write side).
     guest_fin: bool,
     /// The host side reached EOF and we sent (seq of) FIN.
@@ -129,10 +176,10 @@ struct Conn {
     blocked: bool,
 }
 
-impl Conn {
+impl<S> Conn<S> {
     /// A flow that has sent nothing and heard nothing beyond its SYN: the
     /// guest's parameters are the defaults until its SYN says otherwise.
-    fn new(sock: TcpSocket, key: Key, state: State, isn: Seq, our_mss: u16, now: Instant) -> Self {
+    fn new(sock: S, key: Key, state: State, isn: Seq, our_mss: u16, now: Instant) -> Self {
         Conn {
             sock,
             key,
@@ -148,6 +195,8 @@ impl Conn {
             scaling: false,
             dup_acks: 0,
             last_progress: now,
+            timeouts: 0,
+            last_active: now,
             guest_fin: false,
             fin_seq: None,
             ack_due: false,
@@ -190,8 +239,8 @@ pub enum Registration {
     Established { index: usize, gen: u8 },
 }
 
-pub struct TcpFlows {
-    slots: Vec<Option<Conn>>,
+pub struct TcpFlows<S: FlowSocket = TcpSocket> {
+    slots: Vec<Option<Conn<S>>>,
     gens: Vec<u8>,
     by_key: HashMap<Key, usize>,
     pub map: GatewayMap,
@@ -199,13 +248,15 @@ pub struct TcpFlows {
     /// MSS we announce: the guest link's MTU less headers.
     our_mss: u16,
     isn_seed: u32,
+    /// When the timer last looked at every flow for `IDLE_TIMEOUT`.
+    last_sweep: Option<Instant>,
 }
 
 fn window_field(space: u32, scale: u8) -> u16 {
     (space >> scale).min(u32::from(u16::MAX)) as u16
 }
 
-impl TcpFlows {
+impl<S: FlowSocket> TcpFlows<S> {
     pub fn new(map: GatewayMap, mtu: u16) -> Self {
         TcpFlows {
             slots: Vec::new(),
@@ -215,6 +266,7 @@ impl TcpFlows {
             buf: vec![0; PEEK_BUF].into_boxed_slice(),
             our_mss: mtu.saturating_sub(60).max(536),
             isn_seed: std::process::id().wrapping_mul(2_654_435_761),
+            last_sweep: None,
         }
     }
 
@@ -226,11 +278,11 @@ impl TcpFlows {
         self.by_key.is_empty()
     }
 
-    pub fn socket(&self, index: usize, gen: u8) -> Option<&TcpSocket> {
+    pub fn socket(&self, index: usize, gen: u8) -> Option<&S> {
         self.live(index, gen).map(|c| &c.sock)
     }
 
-    fn live(&self, index: usize, gen: u8) -> Option<&Conn> {
+    fn live(&self, index: usize, gen: u8) -> Option<&Conn<S>> {
         self.slots.get(index)?.as_ref().filter(|c| c.gen == gen)
     }
 
@@ -249,7 +301,7 @@ impl TcpFlows {
     /// Sends the guest a SYN; the socket is registered once it answers.
     pub fn accepted(
         &mut self,
-        sock: TcpSocket,
+        sock: S,
         remote: SocketAddr,
         guest: SocketAddr,
         now: Instant,
@@ -268,7 +320,7 @@ impl TcpFlows {
 
     /// Files a new flow in a free slot (or a new one) under a fresh
     /// generation, so stale events for the slot's last flow are ignored.
-    fn insert(&mut self, mut c: Conn) -> (usize, u8) {
+    fn insert(&mut self, mut c: Conn<S>) -> (usize, u8) {
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -284,7 +336,7 @@ impl TcpFlows {
         (index, self.gens[index])
     }
 
-    fn send_syn(c: &mut Conn, out: &mut dyn FnMut(Segment) -> bool) {
+    fn send_syn(c: &mut Conn<S>, out: &mut dyn FnMut(Segment) -> bool) {
         let space = usable(c.sock.send_space().unwrap_or(65535));
         out(Segment {
             src: c.key.dst,
@@ -320,6 +372,7 @@ impl TcpFlows {
         let mut close = false;
         let mut reg = None;
         if let Some(c) = self.slots[index].as_mut() {
+            c.last_active = now;
             if c.state == State::SynSent {
                 let answer = Self::syn_answered(c, seg, index, now, out);
                 if answer.is_err() {
@@ -372,7 +425,7 @@ impl TcpFlows {
             return Err(DropReason::NoFlow);
         }
         let host = SocketAddr::new(self.map.outbound(key.dst.ip()), key.dst.port());
-        let sock = match TcpSocket::connect(host) {
+        let sock = match S::connect(host) {
             Ok(s) => s,
             Err(_) => {
                 reset_for(key, seg, out);
@@ -405,6 +458,7 @@ impl TcpFlows {
         let mut reg = None;
         let mut close = false;
         if let Some(c) = self.slots[index].as_mut() {
+            c.last_active = now;
             if c.state == State::Connecting {
                 if !writable {
                     return None;
@@ -445,7 +499,7 @@ impl TcpFlows {
     /// Inbound: the guest's answer to our SYN. `Err`: it refused (RST),
     /// and the host side is reset too.
     fn syn_answered(
-        c: &mut Conn,
+        c: &mut Conn<S>,
         seg: &tcpw::Repr,
         index: usize,
         now: Instant,
@@ -465,7 +519,8 @@ impl TcpFlows {
         c.guest_mss = seg.options.mss.unwrap_or(536).max(64);
         c.scaling = seg.options.wscale.is_some();
         c.guest_wscale = seg.options.wscale.unwrap_or(0);
-        c.guest_wnd = u32::from(seg.window) << if c.scaling { c.guest_wscale } else { 0 };
+        // A SYN-ACK's window is never scaled (RFC 7323, 2.2).
+        c.guest_wnd = u32::from(seg.window);
         c.state = State::Established;
         c.last_progress = now;
         c.ack_due = true;
@@ -474,7 +529,7 @@ impl TcpFlows {
         Ok(Some(Registration::Established { index, gen: c.gen }))
     }
 
-    fn syn_ack(c: &mut Conn, out: &mut dyn FnMut(Segment) -> bool) {
+    fn syn_ack(c: &mut Conn<S>, out: &mut dyn FnMut(Segment) -> bool) {
         let space = usable(c.sock.send_space().unwrap_or(65535));
         let options = Options {
             mss: Some(c.our_mss),
@@ -497,7 +552,7 @@ impl TcpFlows {
 
     /// Applies a guest segment to its flow; `true` when the flow ends.
     fn on_segment(
-        c: &mut Conn,
+        c: &mut Conn<S>,
         seg: &tcpw::Repr,
         now: Instant,
         out: &mut dyn FnMut(Segment) -> bool,
@@ -537,6 +592,7 @@ impl TcpFlows {
                 c.snd_una = ack;
                 c.dup_acks = 0;
                 c.last_progress = now;
+                c.timeouts = 0;
             } else if ack == c.snd_una
                 && seg.payload.is_empty()
                 && c.snd_nxt != c.snd_una
@@ -593,11 +649,18 @@ impl TcpFlows {
             }
         }
         // Both directions closed and our FIN acknowledged: done.
-        c.guest_fin && c.fin_seq.is_some_and(|f| c.snd_una.after(f))
+        let done = c.guest_fin && c.fin_seq.is_some_and(|f| c.snd_una.after(f));
+        if done && c.ack_due {
+            // The guest's FIN closed the flow: no push follows to
+            // acknowledge it, and without an ACK the guest resends the FIN
+            // and gets a RST (the flow is gone) instead of a clean close.
+            send_ack(c, out);
+        }
+        done
     }
 
     /// Resends from the oldest unacknowledged byte.
-    fn rewind(c: &mut Conn) {
+    fn rewind(c: &mut Conn<S>) {
         c.snd_nxt = c.snd_una;
         if c.fin_seq.is_some_and(|f| !c.snd_una.after(f)) {
             c.fin_seq = None;
@@ -609,7 +672,7 @@ impl TcpFlows {
     /// Sends what the host sent (within the guest's window), a FIN after
     /// EOF, and any ACK owed. `true` when the flow ends.
     fn push(
-        c: &mut Conn,
+        c: &mut Conn<S>,
         buf: &mut [u8],
         now: Instant,
         out: &mut dyn FnMut(Segment) -> bool,
@@ -743,43 +806,104 @@ impl TcpFlows {
         c.guest_fin && c.fin_seq.is_some_and(|f| c.snd_una.after(f))
     }
 
-    /// Periodic work: retransmission on timeout, window re-checks.
+    /// Periodic work: retransmission on timeout, window re-checks, and,
+    /// at most every `SWEEP_EVERY`, the idle timeout.
     pub fn timer(&mut self, now: Instant, out: &mut dyn FnMut(Segment) -> bool) {
+        let sweep = self.sweep_due(now);
         let mut ended = Vec::new();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             let Some(c) = slot else { continue };
-            if c.state == State::SynSent && now.duration_since(c.last_progress) >= RTO {
-                if c.syn_tries >= SYN_TRIES {
-                    c.sock.set_reset_on_close();
-                    ended.push(i);
-                    continue;
-                }
-                c.last_progress = now;
-                Self::send_syn(c, out);
-                continue;
-            }
-            if c.state == State::Established
-                && c.snd_nxt != c.snd_una
-                && now.duration_since(c.last_progress) >= RTO
-            {
-                Self::rewind(c);
-                c.last_progress = now;
-            }
-            // Only flows with something to resend, to ask for, or a small
-            // window the guest may not know has opened: an idle flow costs
-            // nothing here, so the table can grow large.
-            let busy = c.snd_nxt != c.snd_una
-                || c.missing.is_some()
-                || c.ack_due
-                || c.blocked
-                || c.wnd_sent < 4 * u32::from(c.guest_mss);
-            if c.state != State::Connecting && busy && Self::push(c, &mut self.buf, now, out) {
+            if Self::tick(c, &mut self.buf, now, sweep, out) {
                 ended.push(i);
             }
         }
         for i in ended {
             self.free(i);
         }
+    }
+
+    fn sweep_due(&mut self, now: Instant) -> bool {
+        if self
+            .last_sweep
+            .is_some_and(|t| now.duration_since(t) < SWEEP_EVERY)
+        {
+            return false;
+        }
+        self.last_sweep = Some(now);
+        true
+    }
+
+    /// One flow's periodic work; `true` when the flow ends.
+    fn tick(
+        c: &mut Conn<S>,
+        buf: &mut [u8],
+        now: Instant,
+        sweep: bool,
+        out: &mut dyn FnMut(Segment) -> bool,
+    ) -> bool {
+        if sweep && now.duration_since(c.last_active) >= IDLE_TIMEOUT {
+            send_rst(c, out);
+            return true;
+        }
+        if c.state == State::SynSent {
+            return Self::syn_timer(c, now, out);
+        }
+        let timer = Self::retransmit_timer(c, now);
+        if timer == Retransmit::GiveUp {
+            send_rst(c, out);
+            return true;
+        }
+        // Only flows with something to resend, to ask for, or a small
+        // window the guest may not know has opened: an idle flow costs
+        // nothing here, so the table can grow large. A rewind leaves
+        // nothing in flight, so it must count by itself, or the
+        // retransmission waits for the next event on the flow.
+        let busy = timer == Retransmit::Resent
+            || c.snd_nxt != c.snd_una
+            || c.missing.is_some()
+            || c.ack_due
+            || c.blocked
+            || c.wnd_sent < 4 * u32::from(c.guest_mss);
+        c.state != State::Connecting && busy && Self::push(c, buf, now, out)
+    }
+
+    /// Inbound: our SYN again, until the guest has had `SYN_TRIES`; `true`
+    /// when we give up (and reset the client).
+    fn syn_timer(c: &mut Conn<S>, now: Instant, out: &mut dyn FnMut(Segment) -> bool) -> bool {
+        if now.duration_since(c.last_progress) < RTO {
+            return false;
+        }
+        if c.syn_tries >= SYN_TRIES {
+            c.sock.set_reset_on_close();
+            return true;
+        }
+        c.last_progress = now;
+        Self::send_syn(c, out);
+        false
+    }
+
+    /// The retransmission timer of what we sent and the guest has not
+    /// acknowledged: our SYN-ACK, or data and FIN.
+    fn retransmit_timer(c: &mut Conn<S>, now: Instant) -> Retransmit {
+        let waiting = match c.state {
+            State::SynAckSent => true,
+            State::Established => c.snd_nxt != c.snd_una,
+            State::Connecting | State::SynSent => false,
+        };
+        if !waiting || now.duration_since(c.last_progress) < backoff(c.timeouts) {
+            return Retransmit::Wait;
+        }
+        if c.timeouts >= MAX_RETRANSMITS {
+            return Retransmit::GiveUp;
+        }
+        c.timeouts += 1;
+        c.last_progress = now;
+        if c.state == State::SynAckSent {
+            c.ack_due = true; // push sends the SYN-ACK again
+        } else {
+            Self::rewind(c);
+        }
+        Retransmit::Resent
     }
 
     /// Resets every flow (the guest is gone: nothing will acknowledge).
@@ -797,6 +921,23 @@ impl TcpFlows {
     }
 }
 
+/// What a retransmission timer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retransmit {
+    /// Not expired (or nothing to resend).
+    Wait,
+    /// Expired: what the guest has not acknowledged goes again.
+    Resent,
+    /// Expired once too often in a row: the guest is not answering.
+    GiveUp,
+}
+
+/// The retransmission timeout after `timeouts` expiries in a row:
+/// exponential backoff (RFC 6298, 5.5), capped.
+fn backoff(timeouts: u8) -> Duration {
+    RTO.saturating_mul(1 << timeouts.min(16)).min(RTO_MAX)
+}
+
 /// The window we offer out of `space` bytes of socket buffer: the kernel
 /// charges its own overhead to the same buffer (a few percent for full
 /// segments, more for small ones), and a window the socket cannot honour
@@ -806,13 +947,27 @@ fn usable(space: u32) -> u32 {
 }
 
 /// Records that guest data up to `end` was dropped and must come again.
-fn note_missing(c: &mut Conn, end: Seq) {
+fn note_missing<S>(c: &mut Conn<S>, end: Seq) {
     if c.missing.is_none_or(|m| end.after(m)) {
         c.missing = Some(end);
     }
 }
 
-fn send_rst(c: &Conn, out: &mut dyn FnMut(Segment) -> bool) {
+/// A bare ACK of what we have, with the window last announced.
+fn send_ack<S>(c: &Conn<S>, out: &mut dyn FnMut(Segment) -> bool) {
+    out(Segment {
+        src: c.key.dst,
+        dst: c.key.guest,
+        seq: c.snd_nxt.0,
+        ack: c.rcv_nxt.0,
+        flags: tcpw::ACK,
+        window: c.wnd_field,
+        options: Options::default(),
+        payload: &[],
+    });
+}
+
+fn send_rst<S: FlowSocket>(c: &Conn<S>, out: &mut dyn FnMut(Segment) -> bool) {
     c.sock.set_reset_on_close();
     out(Segment {
         src: c.key.dst,
