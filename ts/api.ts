@@ -12,8 +12,10 @@ export interface CommonOptions extends GuestOverrides {
   outboundIf6?: string;
   /** --pcap FILE */
   pcap?: string;
-  /** -t: inbound TCP forwards (bind address, host port, guest port). */
-  tcpForwards?: { addr?: string; port: number; guestPort: number }[];
+  /** -t: inbound TCP forwards (bind address, host port, guest port).
+   * `bestEffort`: a port that cannot be bound is skipped (-t all)
+   * instead of failing the start. */
+  tcpForwards?: { addr?: string; port: number; guestPort: number; bestEffort?: boolean }[];
 }
 
 export interface PasstOptions extends CommonOptions {
@@ -40,6 +42,9 @@ export interface PastaOptions extends CommonOptions {
   configNet?: boolean;
   /** --ns-mac-addr */
   nsMac?: string;
+  /** -t auto: forward, from the host, every TCP port the namespace
+   * listens on, following it every second. */
+  tcpAuto?: boolean;
 }
 
 export interface Instance {
@@ -72,7 +77,9 @@ function base(p: GuestPlan, o: CommonOptions): BindingConfig {
     // No bind address: every address of each family the guest has.
     const binds = (addr?: string) =>
       addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])];
-    c.tcpForwards = o.tcpForwards.flatMap((f) => binds(f.addr).map((addr) => ({ addr, port: f.port, guestPort: f.guestPort })));
+    c.tcpForwards = o.tcpForwards.flatMap((f) =>
+      binds(f.addr).map((addr) => ({ addr, port: f.port, guestPort: f.guestPort, ...(f.bestEffort ? { bestEffort: true } : {}) })),
+    );
   }
   return c;
 }
@@ -128,6 +135,7 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
     };
   }
   config.backend = backend;
+  if (o.tcpAuto) config.tcpAuto = true;
   let exit: (status: number) => void = () => {};
   const exited = new Promise<number>((resolve) => (exit = resolve));
   const engine = Engine.start(config);

@@ -2,7 +2,7 @@
 // the foreground or, as passt and pasta do by default, in the background
 // once ready. Returns the process exit status.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { startPasst, startPasta, type CommonOptions, type Instance } from './api.js';
 import type { Config } from './config/types.js';
 import { expand } from './config/portspec.js';
@@ -27,11 +27,41 @@ function common(c: Config): CommonOptions {
   }
   const t = c.forward.tcp;
   if (t.mode === 'spec') {
-    o.tcpForwards = t.specs.flatMap((spec) =>
-      [...expand(spec)].map(([port, guestPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, guestPort })),
-    );
+    o.tcpForwards = t.specs.flatMap((spec) => {
+      // Exclusions alone forward everything else, as -t all does: what
+      // can be bound, outside the ephemeral range.
+      const everything = spec.rules.length === 0;
+      const ports = [...expand(spec)].filter(([port]) => !everything || !ephemeral(port));
+      return ports.map(([port, guestPort]) => ({
+        ...(spec.addr ? { addr: spec.addr } : {}),
+        port,
+        guestPort,
+        ...(everything ? { bestEffort: true } : {}),
+      }));
+    });
+  } else if (t.mode === 'all') {
+    o.tcpForwards = [];
+    for (let port = 1; port <= 65535; port++) if (!ephemeral(port)) o.tcpForwards.push({ port, guestPort: port, bestEffort: true });
   }
   return o;
+}
+
+let ephemeralRange: [number, number] | undefined;
+
+/** Whether the kernel hands `port` out to clients (ip_local_port_range):
+ * -t all leaves those alone (man passt: "non-ephemeral ports"). */
+function ephemeral(port: number): boolean {
+  if (!ephemeralRange) {
+    let range: [number, number] = [32768, 60999];
+    try {
+      const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+      if (lo && hi && lo <= hi) range = [lo, hi];
+    } catch {
+      // Not Linux's procfs: the kernel's default range.
+    }
+    ephemeralRange = range;
+  }
+  return port >= ephemeralRange[0] && port <= ephemeralRange[1];
 }
 
 function describe(log: Logger, inst: Instance): void {
@@ -137,6 +167,7 @@ export async function launch(c: Config): Promise<number> {
     ...(t.kind === 'netns' ? { netns: t.path, ...(t.userns ? { userns: t.userns } : {}) } : {}),
     ...(c.pasta.ifname !== undefined ? { nsIfname: c.pasta.ifname } : {}),
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
+    ...(c.forward.tcp.mode === 'auto' && !c.guest.disabled.tcp ? { tcpAuto: true } : {}),
   });
   if (t.kind !== 'command') describe(log, inst);
   warnings(log, inst);

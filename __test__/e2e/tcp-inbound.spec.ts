@@ -127,3 +127,89 @@ test('-t: a port already in use on the host is a startup error naming it', async
   t.regex(r.stderr, /in use/i, r.stderr);
   t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
 });
+
+// Connects, says hello, prints what came back, "refused" or "reset".
+const conn = `conn() { python3 -c 'import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+    s.sendall(b"hi\\\\n"); print("read", s.recv(100).decode().strip() or "nothing")
+except ConnectionRefusedError:
+    print("refused")
+except ConnectionResetError:
+    print("reset")' "$@"; }`;
+
+for (const unprivileged of [false, true]) {
+  test(`-t auto (pasta's default): ports the namespace listens on are forwarded while they listen${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
+    const r = await inFakehost(
+      [
+        'bash',
+        '-c',
+        `
+      d=$(mktemp -d); chmod 755 $d
+      head -c 4000000 /dev/urandom > $d/f
+      echo "want $(sha256sum < $d/f | cut -c1-64)"
+      ${conn}
+      node dist/cli/pasta.js --config-net -- sh -c "
+        python3 -m http.server --bind :: 18090 --directory $d > /dev/null 2>&1 & s=\\$!
+        python3 -m http.server --bind 0.0.0.0 18091 --directory $d > /dev/null 2>&1 & s4=\\$!
+        for i in \\$(seq 150); do [ -e $d/fetched ] && break; sleep 0.1; done
+        kill \\$s \\$s4
+        for i in \\$(seq 100); do [ -e $d/done ] && break; sleep 0.1; done" &
+      p=$!
+      for i in $(seq 100); do curl -sf -m 5 -o $d/got http://127.0.0.1:18090/f 2>/dev/null && break; sleep 0.1; done
+      echo "dual4 $(sha256sum < $d/got | cut -c1-64)"
+      echo "dual6 $(curl -sf -m 5 'http://[::1]:18090/f' | sha256sum | cut -c1-64)"
+      echo "only4 $(curl -sf -m 5 http://127.0.0.1:18091/f | sha256sum | cut -c1-64)"
+      echo "only4-from6 $(conn ::1 18091)"
+      touch $d/fetched
+      for i in $(seq 50); do [ "$(conn 127.0.0.1 18090)" = refused ] && { echo "closed after $i"; break; }; sleep 0.1; done
+      touch $d/done; wait $p; echo "pasta=$?"; rm -rf $d`,
+      ],
+      { unprivileged, timeoutMs: 60_000 },
+    );
+    const out = r.stdout + r.stderr;
+    const want = /want ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+    t.truthy(want, out);
+    // A dual-stack listener is forwarded for both families, an IPv4 one for IPv4 only.
+    for (const leg of ['dual4', 'dual6', 'only4']) t.regex(r.stdout, new RegExp(`${leg} ${want}`), `${leg}: ${out}`);
+    t.regex(r.stdout, /only4-from6 refused/, out);
+    // Once the servers stop, the host ports close (refused, not accepted and reset).
+    t.regex(r.stdout, /closed after \d+/, out);
+    t.regex(r.stdout, /pasta=0/, out);
+  });
+}
+
+test('-t ~PORT: exclusions alone forward every other port that can be bound', async (t) => {
+  const r = await inFakehost(
+    [
+      'bash',
+      '-c',
+      `
+    d=$(mktemp -d)
+    ${conn}
+    node dist/cli/pasta.js --config-net -t ~5001 -- sh -c "
+      for p in 5000 5001; do python3 -c 'import socket, sys
+s = socket.create_server((\\"::\\", int(sys.argv[1])), family=socket.AF_INET6, dualstack_ipv6=True)
+while True:
+    c, a = s.accept(); c.recv(100); c.sendall(b\\"port %s\\\\n\\" % sys.argv[1].encode()); c.close()' \\$p & pids=\\"\\$pids \\$!\\"; done
+      for i in \\$(seq 100); do [ \\$(grep -c ' 0A ' /proc/net/tcp6) -ge 2 ] && break; sleep 0.1; done
+      touch $d/ready
+      for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
+      kill \\$pids" 2> $d/err &
+    p=$!
+    for i in $(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
+    echo "p5000 $(conn 127.0.0.1 5000)"
+    echo "p5000-6 $(conn ::1 5000)"
+    echo "p5001 $(conn 127.0.0.1 5001)"
+    touch $d/done; wait $p; echo "pasta=$?"; cat $d/err >&2; rm -rf $d`,
+    ],
+    { timeoutMs: 90_000 },
+  );
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /p5000 read port 5000/, out);
+  t.regex(r.stdout, /p5000-6 read port 5000/, out);
+  t.regex(r.stdout, /p5001 refused/, out);
+  t.regex(r.stdout, /pasta=0/, out);
+  // Where the descriptor limit cuts the list short, one line says so.
+  t.true(r.stderr.trim() === '' || /^pasta: -t: \d+ of \d+ listening sockets not opened: descriptor limit$/.test(r.stderr.trim()), out);
+});

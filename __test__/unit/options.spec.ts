@@ -94,7 +94,9 @@ test('mode-only options', fails('pasta', ['-s', '/tmp/x'], '-s: passt-only optio
 test('mode-only options, the other way', fails('passt', ['--config-net'], '--config-net: pasta-only option'));
 test('unsupported options', fails('passt', ['--vhost-user'], '--vhost-user: not supported'));
 test('recognised but not yet implemented', fails('passt', ['-u', '53'], '-u: not supported yet'));
-test('-t all is not implemented yet', fails('passt', ['-t', 'all'], '-t all: not supported yet'));
+test('-t all is accepted by passt', (t) => t.is(config('passt', ['-t', 'all']).forward.tcp.mode, 'all'));
+test('-t all is refused by pasta', fails('pasta', ['-t', 'all'], '-t all: not valid in this mode'));
+test('-t with interface binds is not implemented yet', fails('passt', ['-t', '%lo/22'], '-t %lo/22: interface binds not supported yet'));
 test('-t with ports is accepted', (t) => t.is(config('passt', ['-t', '8080:80']).forward.tcp.mode, 'spec'));
 test('port spec errors come first', fails('pasta', ['-t', '1000-1010:2000-2011'], '-t 1000-1010:2000-2011: range lengths differ (11 vs 12)'));
 test('a single-valued option twice', fails('passt', ['-s', 'a', '-s', 'b'], '-s: given more than once'));

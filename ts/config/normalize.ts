@@ -210,13 +210,13 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     const harmless = (long.endsWith('-ports') || long.endsWith('-ns')) && g.values.every((v) => v === 'none');
     if (!harmless) throw new ConfigError(`${name(long)}: not supported yet`);
   }
-  // -t with explicit ports works; 'all', 'auto', exclusions alone and
-  // interface binds do not yet.
+  // Interface binds (%IFACE) of -t do not work yet.
   const t = given.get('tcp-ports');
   if (t) {
     const f = forward.tcp;
-    const ok = f.mode === 'none' || (f.mode === 'spec' && f.specs.every((s) => s.rules.length > 0 && s.iface === undefined));
-    if (!ok) throw new ConfigError(`${name('tcp-ports')} ${t.values.join(',')}: not supported yet`);
+    if (f.mode === 'spec' && f.specs.some((s) => s.iface !== undefined)) {
+      throw new ConfigError(`${name('tcp-ports')} ${t.values.join(',')}: interface binds not supported yet`);
+    }
   }
   return { action: 'run', config };
 }

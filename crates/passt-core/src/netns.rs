@@ -252,6 +252,12 @@ impl Agent {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "agent finished"))
     }
 
+    /// The agent's process id: it lives in the namespace, so its
+    /// `/proc/PID/net` shows the namespace's sockets.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The control socket, for epoll (readable when the agent reports);
     /// `None` once finished.
     pub fn socket_fd(&self) -> Option<&OwnedFd> {

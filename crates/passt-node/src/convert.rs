@@ -252,7 +252,16 @@ pub fn attach(v: &Value) -> R<Option<Attach>> {
 }
 
 /// `tcpForwards: [{ addr, port, guestPort }]`: inbound `-t` forwards.
-pub fn tcp_forwards(v: &Value) -> R<Vec<(std::net::SocketAddr, u16)>> {
+/// One `tcpForwards` entry: where to listen, the guest port, and whether
+/// a failure to bind is an error (explicit ports) or a port skipped
+/// (`-t all`, exclusions only).
+pub struct Forward {
+    pub addr: std::net::SocketAddr,
+    pub guest_port: u16,
+    pub best_effort: bool,
+}
+
+pub fn tcp_forwards(v: &Value) -> R<Vec<Forward>> {
     let items = match field(v, "config", "tcpForwards") {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
@@ -265,9 +274,18 @@ pub fn tcp_forwards(v: &Value) -> R<Vec<(std::net::SocketAddr, u16)>> {
             let p = format!("tcpForwards[{i}]");
             let addr: std::net::IpAddr = req(f, &p, "addr")?;
             let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
-            let guest: u16 =
+            let guest_port: u16 =
                 int(f, &p, "guestPort")?.ok_or_else(|| format!("{p}.guestPort: missing"))?;
-            Ok((std::net::SocketAddr::new(addr, port), guest))
+            Ok(Forward {
+                addr: std::net::SocketAddr::new(addr, port),
+                guest_port,
+                best_effort: flag(f, &p, "bestEffort")?,
+            })
         })
         .collect()
+}
+
+/// pasta's `-t auto`.
+pub fn tcp_auto(v: &Value) -> R<bool> {
+    flag(v, "config", "tcpAuto")
 }

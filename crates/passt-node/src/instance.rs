@@ -70,11 +70,28 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         }
         ec.gateway_map = convert::gateway_map(&config)?;
         ec.pcap = convert::pcap(&config)?;
-        ec.tcp_forwards = convert::tcp_forwards(&config)?
+        let (best_effort, required): (Vec<_>, Vec<_>) = convert::tcp_forwards(&config)?
             .into_iter()
-            .map(|(addr, port)| TcpForward::bind(addr, port))
+            .partition(|f| f.best_effort);
+        ec.tcp_forwards = required
+            .into_iter()
+            .map(|f| TcpForward::bind(f.addr, f.guest_port))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
+        if !best_effort.is_empty() {
+            let wanted: Vec<_> = best_effort.iter().map(|f| (f.addr, f.guest_port)).collect();
+            let (bound, cut) = TcpForward::bind_best_effort(&wanted);
+            if cut > 0 {
+                sink.event(Event::Warning {
+                    message: format!(
+                        "-t: {cut} of {} listening sockets not opened: descriptor limit",
+                        wanted.len()
+                    ),
+                });
+            }
+            ec.tcp_forwards.extend(bound);
+        }
+        ec.tcp_auto = convert::tcp_auto(&config)?;
         match convert::attach(&config)? {
             None => {}
             Some(Attach::Qemu(spec)) => ec.backend = Some(spec),

@@ -14,16 +14,19 @@
 //! everything it owns. The handle's share of the waker is dropped after
 //! the join, so when `stop` returns no descriptor of the instance is open.
 //!
-//! Readiness is level-triggered: a handler that leaves data unread is
-//! called again on the next round instead of stalling, which makes bounded
-//! batches per round (fairness between flows) safe.
+//! Readiness is level-triggered (TCP flow sockets excepted: see
+//! `flow::tcp`): a handler that leaves data unread is called again on the
+//! next round instead of stalling, which makes bounded batches per round
+//! (fairness between flows) safe.
 
 mod events;
+pub mod forward;
 mod guest;
 mod stats;
 pub mod token;
 
 pub use events::{Discard, Event, EventSink};
+pub use forward::TcpForward;
 pub use guest::BackendSpec;
 pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
@@ -45,8 +48,8 @@ use crate::flow::icmp::{GatewayMap, IcmpFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
-use crate::sys::tcp::TcpListener;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
+use forward::{AutoSpec, Forwards};
 use guest::{GuestLink, LinkState};
 
 /// Period of the engine's timer (DESIGN.md: ACK/retransmission timers).
@@ -76,25 +79,9 @@ pub struct EngineConfig {
     /// Inbound TCP forwards (`-t`), bound before anything else starts so
     /// that a port in use fails early and a command finds them listening.
     pub tcp_forwards: Vec<TcpForward>,
-}
-
-/// A listening socket for `-t` and the guest port it leads to.
-pub struct TcpForward {
-    listener: TcpListener,
-    guest_port: u16,
-}
-
-impl TcpForward {
-    /// Listens on `addr` for the guest's `guest_port`; the error names both
-    /// the option and the address.
-    pub fn bind(addr: std::net::SocketAddr, guest_port: u16) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("-t: cannot listen on {addr}: {e}")))?;
-        Ok(TcpForward {
-            listener,
-            guest_port,
-        })
-    }
+    /// pasta's `-t auto`: follow the ports the namespace listens on (needs
+    /// `agent`, a process in the namespace).
+    pub tcp_auto: bool,
 }
 
 impl Default for EngineConfig {
@@ -107,6 +94,7 @@ impl Default for EngineConfig {
             gateway_map: GatewayMap::default(),
             pcap: None,
             tcp_forwards: Vec::new(),
+            tcp_auto: false,
         }
     }
 }
@@ -129,8 +117,8 @@ struct Engine {
     flows: Flows,
     tx: TxQueue,
     pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
-    /// Inbound forwards; the epoll token's index is the position here.
-    listeners: Vec<TcpForward>,
+    /// Inbound forwards; epoll tokens carry their slot and generation.
+    listeners: Forwards,
 }
 
 /// Why the loop ended by itself.
@@ -192,11 +180,17 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     if let Some(sock) = config.agent.as_ref().and_then(|a| a.socket_fd()) {
         epoll.add_readable(sock, Token::of(Kind::Agent).encode())?;
     }
-    for (i, f) in config.tcp_forwards.iter().enumerate() {
-        epoll.add_readable(
-            &f.listener,
-            Token::new(Kind::TcpListen, 0, i as u32).encode(),
-        )?;
+    let auto = match (&config.agent, config.tcp_auto) {
+        (Some(agent), true) => agent.pid().map(|pid| AutoSpec {
+            pid,
+            ipv4: config.guest.v4.is_some(),
+            ipv6: config.guest.v6.is_some(),
+        }),
+        _ => None,
+    };
+    let listeners = Forwards::new(config.tcp_forwards, auto, Instant::now());
+    for (i, gen, l) in listeners.all() {
+        epoll.add_readable(l, Token::new(Kind::TcpListen, gen, i as u32).encode())?;
     }
     let pcap = match &config.pcap {
         Some(p) => Some(
@@ -219,7 +213,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         l2: L2::new(config.guest),
         tx: TxQueue::new(TX_QUEUE),
         pcap,
-        listeners: config.tcp_forwards,
+        listeners,
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -344,6 +338,12 @@ impl Engine {
                 let tcp = &mut self.flows.tcp;
                 self.l2
                     .with_tcp_framer(&mut self.tx, |out| tcp.timer(now, out));
+                for (i, gen) in self.listeners.scan(now) {
+                    if let Some(l) = self.listeners.listener(i) {
+                        let token = Token::new(Kind::TcpListen, gen, i as u32);
+                        self.epoll.add_readable(l, token.encode())?;
+                    }
+                }
             }
             Kind::Listen => {
                 if let Some(link) = &mut self.link {
@@ -374,7 +374,7 @@ impl Engine {
                     self.l2.icmp_reply(r, &mut self.tx);
                 }
             }
-            Kind::TcpListen => self.accept_tcp(token.index as usize)?,
+            Kind::TcpListen => self.accept_tcp(token.index as usize, token.side)?,
             Kind::Tcp => {
                 let (index, gen) = (token.index as usize, token.side);
                 let tcp = &mut self.flows.tcp;
@@ -460,11 +460,11 @@ impl Engine {
     /// Takes the connections waiting on forward `i` and offers each to the
     /// guest as a SYN. A failed accept costs that connection only; running
     /// out of descriptors leaves the rest queued for the next wakeup.
-    fn accept_tcp(&mut self, i: usize) -> io::Result<()> {
+    fn accept_tcp(&mut self, i: usize, gen: u8) -> io::Result<()> {
         let Some(TcpForward {
             listener,
             guest_port,
-        }) = self.listeners.get(i)
+        }) = self.listeners.get(i, gen)
         else {
             return Ok(());
         };

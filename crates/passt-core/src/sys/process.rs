@@ -61,3 +61,16 @@ pub fn spawn_with_fd(
     };
     cmd.spawn()
 }
+
+/// The soft limit on open descriptors (`RLIMIT_NOFILE`).
+pub fn descriptor_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(lim.rlim_cur)
+}

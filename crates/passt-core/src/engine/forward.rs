@@ -1,0 +1,318 @@
+//! Inbound TCP forwards: the listening host sockets of `-t` and the guest
+//! port each leads to.
+//!
+//! Three kinds of entry share one table:
+//! - required (`-t 22`, ranges): bound before anything starts, by the
+//!   caller; a port in use is a startup error;
+//! - best effort (`-t all`, `-t ~EXCLUDED`): every port that can be bound
+//!   is, the rest (in use, privileged) are skipped, and binding stops
+//!   while a quarter of the descriptor limit is still free for flows;
+//! - automatic (pasta's `-t auto`): the ports the namespace listens on,
+//!   read from its `/proc/PID/net/tcp{,6}` every `SCAN_EVERY`, bound on the
+//!   host while they listen there and closed when they stop; an IPv4-only
+//!   listener is forwarded for IPv4 only (an IPv6 client would be accepted
+//!   and then reset), an IPv6 one for both.
+//!
+//! Invariants: a slot's index and generation are its epoll token, and the
+//! generation changes when a slot is reused, so an event queued for a
+//! closed listener is ignored. Dropping a listener closes it, which also
+//! removes it from epoll.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::sys::tcp::TcpListener;
+
+/// How often pasta's automatic forwards follow the namespace (man pasta:
+/// "every second").
+pub const SCAN_EVERY: Duration = Duration::from_secs(1);
+
+/// A listening socket for `-t` and the guest port it leads to.
+pub struct TcpForward {
+    pub(super) listener: TcpListener,
+    pub(super) guest_port: u16,
+}
+
+impl TcpForward {
+    /// Listens on `addr` for the guest's `guest_port`; the error names both
+    /// the option and the address.
+    pub fn bind(addr: SocketAddr, guest_port: u16) -> io::Result<Self> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("-t: cannot listen on {addr}: {e}")))?;
+        Ok(TcpForward {
+            listener,
+            guest_port,
+        })
+    }
+
+    /// Binds what can be bound of `wanted` (address, guest port), skipping
+    /// ports that are taken or need privileges; stops early to leave a
+    /// quarter of the descriptor limit to flows. Returns the forwards and
+    /// how many were left out for that limit.
+    pub fn bind_best_effort(wanted: &[(SocketAddr, u16)]) -> (Vec<TcpForward>, usize) {
+        let budget = descriptor_budget();
+        let mut bound = Vec::new();
+        for (i, &(addr, guest_port)) in wanted.iter().enumerate() {
+            if bound.len() >= budget {
+                return (bound, wanted.len() - i);
+            }
+            if let Ok(listener) = TcpListener::bind(addr) {
+                bound.push(TcpForward {
+                    listener,
+                    guest_port,
+                });
+            }
+        }
+        (bound, 0)
+    }
+}
+
+/// Descriptors we may spend on best-effort listeners: three quarters of
+/// the soft limit, less what is open already.
+fn descriptor_budget() -> usize {
+    let limit = crate::sys::process::descriptor_limit().unwrap_or(1024);
+    let open = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count);
+    let cap = usize::try_from(limit / 4 * 3).unwrap_or(usize::MAX);
+    cap.saturating_sub(open)
+}
+
+/// pasta's `-t auto`: which namespace to follow and which address
+/// families the guest has.
+#[derive(Debug, Clone, Copy)]
+pub struct AutoSpec {
+    /// A process inside the namespace (its `/proc/PID/net` is the
+    /// namespace's view).
+    pub pid: u32,
+    pub ipv4: bool,
+    pub ipv6: bool,
+}
+
+/// A port and address family the namespace listens on.
+type Bound = (u16, Family);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Family {
+    V4,
+    V6,
+}
+
+struct Slot {
+    fwd: TcpForward,
+    /// Opened by the automatic scan for this port and family (and closed
+    /// by it too); `None` for the fixed ones.
+    auto: Option<Bound>,
+}
+
+struct Auto {
+    spec: AutoSpec,
+    /// What is bound on the host for the namespace right now.
+    bound: BTreeSet<Bound>,
+    next_scan: Instant,
+}
+
+/// What a scan changed: new listeners to watch (index, generation).
+pub type Added = Vec<(usize, u8)>;
+
+pub struct Forwards {
+    slots: Vec<Option<Slot>>,
+    gens: Vec<u8>,
+    auto: Option<Auto>,
+}
+
+impl Forwards {
+    pub fn new(fixed: Vec<TcpForward>, auto: Option<AutoSpec>, now: Instant) -> Self {
+        let n = fixed.len();
+        Forwards {
+            slots: fixed
+                .into_iter()
+                .map(|fwd| Some(Slot { fwd, auto: None }))
+                .collect(),
+            gens: vec![0; n],
+            auto: auto.map(|spec| Auto {
+                spec,
+                bound: BTreeSet::new(),
+                next_scan: now,
+            }),
+        }
+    }
+
+    /// Every listener with its token parts, for the initial registration.
+    pub fn all(&self) -> impl Iterator<Item = (usize, u8, &TcpListener)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, self.gens[i], &s.fwd.listener)))
+    }
+
+    pub fn get(&self, index: usize, gen: u8) -> Option<&TcpForward> {
+        let s = self.slots.get(index)?.as_ref()?;
+        (self.gens[index] == gen).then_some(&s.fwd)
+    }
+
+    pub fn listener(&self, index: usize) -> Option<&TcpListener> {
+        self.slots.get(index)?.as_ref().map(|s| &s.fwd.listener)
+    }
+
+    /// Follows the namespace's listening ports when a scan is due:
+    /// returns the listeners opened (to watch). A port the host cannot
+    /// bind (taken there) is tried again on the next scan.
+    pub fn scan(&mut self, now: Instant) -> Added {
+        let Some(auto) = &mut self.auto else {
+            return Vec::new();
+        };
+        if now < auto.next_scan {
+            return Vec::new();
+        }
+        auto.next_scan = now + SCAN_EVERY;
+        let Some(mut wanted) = namespace_listening(auto.spec.pid) else {
+            return Vec::new(); // the namespace is going away
+        };
+        let spec = auto.spec;
+        wanted.retain(|&(_, fam)| match fam {
+            Family::V4 => spec.ipv4,
+            Family::V6 => spec.ipv6,
+        });
+        let gone: BTreeSet<Bound> = auto.bound.difference(&wanted).copied().collect();
+        let new: Vec<Bound> = wanted.difference(&auto.bound).copied().collect();
+        auto.bound.retain(|b| !gone.contains(b));
+        if !gone.is_empty() {
+            for slot in &mut self.slots {
+                if slot
+                    .as_ref()
+                    .and_then(|s| s.auto)
+                    .is_some_and(|b| gone.contains(&b))
+                {
+                    *slot = None;
+                }
+            }
+        }
+        let mut added = Vec::new();
+        for (port, fam) in new {
+            let ip = match fam {
+                Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            };
+            let Ok(fwd) = TcpForward::bind(SocketAddr::new(ip, port), port) else {
+                continue;
+            };
+            if let Some(auto) = &mut self.auto {
+                auto.bound.insert((port, fam));
+            }
+            added.push(self.insert(Slot {
+                fwd,
+                auto: Some((port, fam)),
+            }));
+        }
+        added
+    }
+
+    fn insert(&mut self, slot: Slot) -> (usize, u8) {
+        let index = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.gens[index] = self.gens[index].wrapping_add(1);
+        self.slots[index] = Some(slot);
+        (index, self.gens[index])
+    }
+}
+
+/// The TCP ports a process's network namespace listens on, by family, or
+/// `None` if its tables cannot be read (the process is gone). A port
+/// bound for IPv6 is forwarded for IPv4 too (man pasta), as a dual-stack
+/// socket would take both.
+fn namespace_listening(pid: u32) -> Option<BTreeSet<Bound>> {
+    let mut bound = BTreeSet::new();
+    let mut read_any = false;
+    for (table, v6) in [("tcp", false), ("tcp6", true)] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        read_any = true;
+        for port in listening_ports(&text) {
+            bound.insert((port, Family::V4));
+            if v6 {
+                bound.insert((port, Family::V6));
+            }
+        }
+    }
+    read_any.then_some(bound)
+}
+
+/// Local ports of the sockets in LISTEN state in a `/proc/net/tcp` or
+/// `tcp6` table (proc(5): `sl local_address rem_address st ...`, addresses
+/// as `HEX:PORT`, state `0A` = LISTEN). Lines that do not parse are
+/// skipped: the header, and anything a future kernel adds.
+pub fn listening_ports(table: &str) -> impl Iterator<Item = u16> + '_ {
+    table.lines().filter_map(|line| {
+        let mut cols = line.split_whitespace();
+        let local = cols.nth(1)?;
+        let state = cols.nth(1)?;
+        if state != "0A" {
+            return None;
+        }
+        let (_, port) = local.rsplit_once(':')?;
+        u16::from_str_radix(port, 16).ok().filter(|&p| p != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Captured from a namespace with `python3 -m http.server 8000` (0.0.0.0),
+    // a listener on 127.0.0.1:631, one established connection and one in
+    // TIME_WAIT; the tcp6 table has [::]:22 listening.
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1F40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 31337 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:0277 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 31338 1 0000000000000000 100 0 0 10 0
+   2: 0200000A:D3A4 0100000A:1F40 01 00000000:00000000 00:00000000 00000000     0        0 31339 1 0000000000000000 20 4 30 10 -1
+   3: 0200000A:D3A6 0100000A:1F40 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+";
+
+    #[test]
+    fn listening_ports_are_the_0a_lines() {
+        assert_eq!(listening_ports(TCP).collect::<Vec<_>>(), [8000, 631]);
+        assert_eq!(listening_ports(TCP6).collect::<Vec<_>>(), [22]);
+    }
+
+    #[test]
+    fn garbage_lines_are_skipped() {
+        let text = "junk\n 0: 00000000:ZZZZ 00000000:0000 0A\n 1: 00000000:0000 00000000:0000 0A\n 2: 00000000:0050\n";
+        assert_eq!(listening_ports(text).count(), 0);
+    }
+
+    #[test]
+    fn this_process_sees_its_own_listener() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let bound = namespace_listening(std::process::id()).unwrap();
+        assert!(
+            bound.contains(&(port, Family::V4)),
+            "{port} not in {bound:?}"
+        );
+        assert!(!bound.contains(&(port, Family::V6)), "{port}: IPv4 only");
+    }
+
+    #[test]
+    fn best_effort_skips_taken_ports() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let wanted = [
+            (SocketAddr::from(([127, 0, 0, 1], port)), port),
+            (SocketAddr::from(([127, 0, 0, 1], 0)), 80),
+        ];
+        let (bound, cut) = TcpForward::bind_best_effort(&wanted);
+        assert_eq!((bound.len(), cut), (1, 0));
+        assert_eq!(bound[0].guest_port, 80);
+    }
+}
