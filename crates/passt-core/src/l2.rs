@@ -36,6 +36,11 @@ pub struct L2 {
     cfg: GuestConfig,
     /// The guest's MAC, learned from its frames.
     guest_mac: Option<MacAddr>,
+    /// The addresses the guest last sent from, which may not be the ones
+    /// we assigned (a SLAAC address, a static one): inbound connections
+    /// go where the guest is, not where we told it to be.
+    seen4: Option<std::net::Ipv4Addr>,
+    seen6: Option<std::net::Ipv6Addr>,
     /// IPv4 identification for the packets we originate.
     ip_id: u16,
 }
@@ -45,12 +50,42 @@ impl L2 {
         L2 {
             cfg,
             guest_mac: None,
+            seen4: None,
+            seen6: None,
             ip_id: 0,
         }
     }
 
     pub fn config(&self) -> &GuestConfig {
         &self.cfg
+    }
+
+    /// Where to reach the guest over IPv4 or IPv6: the address it last
+    /// sent from, else the one assigned; `None` without that family.
+    pub fn guest_addr(&self, v6: bool) -> Option<IpAddr> {
+        if v6 {
+            let assigned = self.cfg.v6.as_ref()?.addr;
+            Some(IpAddr::V6(self.seen6.unwrap_or(assigned)))
+        } else {
+            let assigned = self.cfg.v4.as_ref()?.addr;
+            Some(IpAddr::V4(self.seen4.unwrap_or(assigned)))
+        }
+    }
+
+    /// Remembers a guest source address that can be connected to: not
+    /// the unspecified address of a DHCP client, not a link-local one.
+    fn note_source(&mut self, src: IpAddr) {
+        match src {
+            IpAddr::V4(a) if !a.is_unspecified() && !a.is_link_local() && !a.is_multicast() => {
+                self.seen4 = Some(a);
+            }
+            IpAddr::V6(a)
+                if !a.is_unspecified() && !a.is_multicast() && !a.is_unicast_link_local() =>
+            {
+                self.seen6 = Some(a);
+            }
+            _ => {}
+        }
     }
 
     /// Handles one frame from the guest. `Ok(Some(_))`: a flow was
@@ -65,6 +100,9 @@ impl L2 {
         let f = parse_frame(frame)?;
         if !ethernet::is_multicast(f.src_mac) {
             self.guest_mac = Some(f.src_mac);
+        }
+        if let Payload::Ip(ip) = &f.payload {
+            self.note_source(ip.src);
         }
         match f.payload {
             Payload::Arp(a) => {
@@ -361,5 +399,27 @@ fn push_tcp(
             })
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbound_goes_to_the_address_the_guest_uses() {
+        let mut l2 = L2::new(GuestConfig::example());
+        let assigned6: IpAddr = "fd00::2".parse().unwrap();
+        assert_eq!(l2.guest_addr(true), Some(assigned6));
+        // A DHCP client's 0.0.0.0 and a link-local source teach nothing.
+        l2.note_source("0.0.0.0".parse().unwrap());
+        l2.note_source("fe80::5054:ff:fe12:3456".parse().unwrap());
+        assert_eq!(l2.guest_addr(false), Some("192.0.2.2".parse().unwrap()));
+        assert_eq!(l2.guest_addr(true), Some(assigned6));
+        // A SLAAC address in use is where the guest is.
+        let slaac: IpAddr = "fd00::5054:ff:fe12:3456".parse().unwrap();
+        l2.note_source(slaac);
+        assert_eq!(l2.guest_addr(true), Some(slaac));
+        assert_eq!(l2.guest_addr(false), Some("192.0.2.2".parse().unwrap()));
     }
 }

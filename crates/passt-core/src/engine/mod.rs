@@ -479,8 +479,7 @@ impl Engine {
                     break;
                 }
             };
-            let Some((guest, remote)) = inbound_view(self.l2.config(), unmap(peer), *guest_port)
-            else {
+            let Some((guest, remote)) = inbound_view(&self.l2, unmap(peer), *guest_port) else {
                 continue; // no address of that family for the guest
             };
             let tcp = &mut self.flows.tcp;
@@ -569,17 +568,21 @@ impl Engine {
 /// or the address it shares with the guest) appears as the gateway, since
 /// the guest would take either for itself (`man passt`, NOTES).
 fn inbound_view(
-    cfg: &crate::config::GuestConfig,
+    l2: &L2,
     peer: std::net::SocketAddr,
     guest_port: u16,
 ) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
     use std::net::IpAddr;
-    let (guest, gw): (IpAddr, IpAddr) = match peer.ip() {
-        IpAddr::V4(_) => cfg.v4.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?,
-        IpAddr::V6(_) => cfg.v6.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?,
+    let cfg = l2.config();
+    let v6 = peer.is_ipv6();
+    let (assigned, gw): (IpAddr, IpAddr) = if v6 {
+        cfg.v6.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?
+    } else {
+        cfg.v4.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?
     };
+    let guest = l2.guest_addr(v6)?;
     let ip = peer.ip();
-    let seen = if ip.is_loopback() || ip == guest {
+    let seen = if ip.is_loopback() || ip == assigned || ip == guest {
         gw
     } else {
         ip
