@@ -27,6 +27,10 @@ export interface GuestOverrides {
   ipv6?: boolean;
   /** --no-map-gw */
   noMapGw?: boolean;
+  /** --map-host-loopback: the address of each family that stands for the
+   * host's loopback, instead of the gateway's. */
+  mapHostLoopback4?: string;
+  mapHostLoopback6?: string;
   disabled?: BindingConfig['guest']['disabled'];
 }
 
@@ -93,7 +97,7 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
       gateway: gw4,
       dns: pick(isIPv4, gw4),
     };
-    if (!o.noMapGw) gatewayMap.v4 = gw4;
+    if (!o.noMapGw) gatewayMap.v4 = o.mapHostLoopback4 ?? gw4;
   }
   const addr6 = o.address6 ?? h6?.addrs[0]?.addr;
   const gw6 = o.gateway6 ?? h6?.gateway ?? undefined;
@@ -105,7 +109,7 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
       routerLl: gw6.toLowerCase().startsWith('fe80:') ? gw6 : ROUTER_LL,
       dns: pick(isIPv6, gw6),
     };
-    if (!o.noMapGw) gatewayMap.v6 = gw6;
+    if (!o.noMapGw) gatewayMap.v6 = o.mapHostLoopback6 ?? gw6;
   }
   const plan: GuestPlan = { guest, gatewayMap };
   if (h4) plan.ifname4 = h4.ifname;

@@ -75,3 +75,23 @@ test('half-close: the client shuts down its write side first and still gets the 
   // "request\\n" echoed back, then 3,000,000 bytes sent after the client's FIN.
   t.regex(r.stdout, /^3000008$/m, r.stdout + r.stderr);
 });
+
+test('--map-host-loopback: the given addresses, not the gateway, stand for the host loopback', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `
+    d=$(mktemp -d); echo "hello $RANDOM" > $d/x; cat $d/x
+    python3 -m http.server 18098 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w4=$!
+    python3 -m http.server 18099 --bind ::1 --directory $d >/dev/null 2>&1 & w6=$!
+    for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", 18098)); socket.create_connection(("::1", 18099))' 2>/dev/null && break; sleep 0.1; done
+    node dist/cli/pasta.js --config-net --map-host-loopback 192.0.2.99 --map-host-loopback fd00::99 -- sh -c '
+      echo "v4 $(curl -sS -m 5 http://192.0.2.99:18098/x)"
+      echo "v6 $(curl -sS -m 5 http://[fd00::99]:18099/x)"'
+    kill $w4 $w6; rm -rf $d`,
+  ]);
+  const hello = /^(hello \d+)$/m.exec(r.stdout)?.[1];
+  t.truthy(hello, r.stdout + r.stderr);
+  t.regex(r.stdout, new RegExp(`^v4 ${hello}$`, 'm'), r.stdout + r.stderr);
+  t.regex(r.stdout, new RegExp(`^v6 ${hello}$`, 'm'), r.stdout + r.stderr);
+});

@@ -97,6 +97,13 @@ test('recognised but not yet implemented', fails('passt', ['-u', '53'], '-u: not
 test('-t all is accepted by passt', (t) => t.is(config('passt', ['-t', 'all']).forward.tcp.mode, 'all'));
 test('-t all is refused by pasta', fails('pasta', ['-t', 'all'], '-t all: not valid in this mode'));
 test('-t with interface binds is not implemented yet', fails('passt', ['-t', '%lo/22'], '-t %lo/22: interface binds not supported yet'));
+test('--map-host-loopback: one address per family, the last wins', (t) => {
+  const g = config('pasta', ['--map-host-loopback', '10.0.0.9', '--map-host-loopback', 'fd00::9', '--map-host-loopback', '10.0.0.8']).guest;
+  t.is(g.mapHostLoopback4, '10.0.0.8');
+  t.is(g.mapHostLoopback6, 'fd00::9');
+  t.true(config('passt', ['--map-host-loopback', 'none']).guest.noMapGw);
+});
+test('--map-host-loopback needs an address', fails('passt', ['--map-host-loopback', 'gw'], '--map-host-loopback gw: not an IPv4 or IPv6 address'));
 test('-t with ports is accepted', (t) => t.is(config('passt', ['-t', '8080:80']).forward.tcp.mode, 'spec'));
 test('port spec errors come first', fails('pasta', ['-t', '1000-1010:2000-2011'], '-t 1000-1010:2000-2011: range lengths differ (11 vs 12)'));
 test('a single-valued option twice', fails('passt', ['-s', 'a', '-s', 'b'], '-s: given more than once'));

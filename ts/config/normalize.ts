@@ -72,7 +72,7 @@ function tokenize(mode: Mode, argv: string[]): { given: Map<string, Given>; rest
   return { given, rest: r.argv._.map(String) };
 }
 
-const MULTI = new Set(['address', 'gateway', 'outbound', 'dns', 'dns-forward', 'tcp-ports', 'udp-ports', 'tcp-ns', 'udp-ns']);
+const MULTI = new Set(['map-host-loopback', 'address', 'gateway', 'outbound', 'dns', 'dns-forward', 'tcp-ports', 'udp-ports', 'tcp-ns', 'udp-ns']);
 
 export function parseArgs(mode: Mode, argv: string[]): Parsed {
   const { given, rest } = tokenize(mode, argv);
@@ -131,6 +131,18 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       if (seen.has(fam)) throw new ConfigError(`${name(long)} ${v}: an IPv${fam} address was already given`);
       seen.add(fam);
     }
+  }
+  // --map-host-loopback: one address per family, the last given wins;
+  // 'none' maps nothing (as --no-map-gw).
+  for (const v of all('map-host-loopback')) {
+    if (v === 'none') {
+      guest.noMapGw = true;
+      continue;
+    }
+    const fam = isIP(v);
+    if (!fam) throw new ConfigError(`${name('map-host-loopback')} ${v}: not an IPv4 or IPv6 address`);
+    if (fam === 4) guest.mapHostLoopback4 = v;
+    else guest.mapHostLoopback6 = v;
   }
   const mask = one('netmask');
   if (mask !== undefined) guest.prefixLen4 = parseNetmask(name('netmask'), mask);

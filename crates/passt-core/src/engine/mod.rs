@@ -479,7 +479,9 @@ impl Engine {
                     break;
                 }
             };
-            let Some((guest, remote)) = inbound_view(&self.l2, unmap(peer), *guest_port) else {
+            let Some((guest, remote)) =
+                inbound_view(&self.l2, &self.flows.tcp.map, unmap(peer), *guest_port)
+            else {
                 continue; // no address of that family for the guest
             };
             let tcp = &mut self.flows.tcp;
@@ -569,16 +571,21 @@ impl Engine {
 /// the guest would take either for itself (`man passt`, NOTES).
 fn inbound_view(
     l2: &L2,
+    map: &GatewayMap,
     peer: std::net::SocketAddr,
     guest_port: u16,
 ) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
     use std::net::IpAddr;
     let cfg = l2.config();
     let v6 = peer.is_ipv6();
+    // Loopback clients come from the address that stands for the host's
+    // loopback (--map-host-loopback), by default the gateway.
     let (assigned, gw): (IpAddr, IpAddr) = if v6 {
-        cfg.v6.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?
+        let c = cfg.v6.as_ref()?;
+        (c.addr.into(), map.v6.unwrap_or(c.gateway).into())
     } else {
-        cfg.v4.as_ref().map(|c| (c.addr.into(), c.gateway.into()))?
+        let c = cfg.v4.as_ref()?;
+        (c.addr.into(), map.v4.unwrap_or(c.gateway).into())
     };
     let guest = l2.guest_addr(v6)?;
     let ip = peer.ip();
