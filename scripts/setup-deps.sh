@@ -8,6 +8,9 @@ set -euo pipefail
 packages=(
   # Rust crates for passt-core / passt-node (and their test dependencies)
   librust-libc-dev librust-nix-dev librust-proptest-dev
+  # proptest's default features (bit-set, regex-syntax...): only
+  # "recommended" by librust-proptest-dev, and we install without those
+  librust-proptest+default-dev
   librust-netlink-packet-route-dev
   # linker, and libFuzzer's runtime for scripts/fuzz.sh
   build-essential libclang-rt-14-dev
