@@ -45,6 +45,10 @@ export interface PastaOptions extends CommonOptions {
   /** -t auto: forward, from the host, every TCP port the namespace
    * listens on, following it every second. */
   tcpAuto?: boolean;
+  /** -T: forward TCP port `port` of the namespace to `hostPort` on the
+   * host's loopback, through the splice path. Without `addr`, the
+   * namespace's loopback of each family the guest has. */
+  tcpNsForwards?: { addr?: string; port: number; hostPort: number }[];
 }
 
 export interface Instance {
@@ -133,6 +137,12 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
       ...(g.v4 ? { v4: { addr: g.v4.addr, prefixLen: g.v4.prefixLen, gateway: g.v4.gateway } } : {}),
       ...(g.v6 ? { v6: { addr: g.v6.addr, prefixLen: g.v6.prefixLen, gateway: g.v6.gateway } } : {}),
     };
+  }
+  if (o.tcpNsForwards?.length) {
+    const loopbacks = [...(p.guest.v4 ? ['127.0.0.1'] : []), ...(p.guest.v6 ? ['::1'] : [])];
+    backend.nsTcpForwards = o.tcpNsForwards.flatMap((f) =>
+      (f.addr ? [f.addr] : loopbacks).map((addr) => ({ addr, port: f.port, hostPort: f.hostPort })),
+    );
   }
   config.backend = backend;
   if (o.tcpAuto) config.tcpAuto = true;

@@ -168,6 +168,13 @@ export async function launch(c: Config): Promise<number> {
     ...(c.pasta.ifname !== undefined ? { nsIfname: c.pasta.ifname } : {}),
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
     ...(c.forward.tcp.mode === 'auto' && !c.guest.disabled.tcp ? { tcpAuto: true } : {}),
+    ...(c.forward.tcpNs.mode === 'spec' && !c.guest.disabled.tcp
+      ? {
+          tcpNsForwards: c.forward.tcpNs.specs.flatMap((spec) =>
+            [...expand(spec)].map(([port, hostPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, hostPort })),
+          ),
+        }
+      : {}),
   });
   if (t.kind !== 'command') describe(log, inst);
   warnings(log, inst);

@@ -104,6 +104,13 @@ test('--map-host-loopback: one address per family, the last wins', (t) => {
   t.true(config('passt', ['--map-host-loopback', 'none']).guest.noMapGw);
 });
 test('--map-host-loopback needs an address', fails('passt', ['--map-host-loopback', 'gw'], '--map-host-loopback gw: not an IPv4 or IPv6 address'));
+test('-T with ports is accepted by pasta', (t) => {
+  const f = config('pasta', ['-T', '5432', '-T', '127.0.0.1/8000:9000']).forward.tcpNs;
+  t.is(f.mode, 'spec');
+});
+test('-T auto is not implemented yet', fails('pasta', ['-T', 'auto'], '-T auto: auto not supported yet'));
+test('-T with exclusions alone is not implemented yet', fails('pasta', ['-T', '~22'], '-T ~22: exclusions alone (all ports) not supported yet'));
+test('-T is pasta-only', fails('passt', ['-T', '22'], '-T: pasta-only option'));
 test('-t with ports is accepted', (t) => t.is(config('passt', ['-t', '8080:80']).forward.tcp.mode, 'spec'));
 test('port spec errors come first', fails('pasta', ['-t', '1000-1010:2000-2011'], '-t 1000-1010:2000-2011: range lengths differ (11 vs 12)'));
 test('a single-valued option twice', fails('passt', ['-s', 'a', '-s', 'b'], '-s: given more than once'));

@@ -230,6 +230,14 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       throw new ConfigError(`${name('tcp-ports')} ${t.values.join(',')}: interface binds not supported yet`);
     }
   }
+  // -T: explicit ports only; its default (auto) is not followed yet, so
+  // asking for it is refused rather than ignored.
+  const T = given.get('tcp-ns');
+  if (T) {
+    const f = forward.tcpNs;
+    const bad = f.mode === 'auto' ? 'auto' : f.mode === 'spec' && f.specs.some((s) => s.iface !== undefined) ? 'interface binds' : f.mode === 'spec' && f.specs.some((s) => s.rules.length === 0) ? 'exclusions alone (all ports)' : undefined;
+    if (bad) throw new ConfigError(`${name('tcp-ns')} ${T.values.join(',')}: ${bad} not supported yet`);
+  }
   return { action: 'run', config };
 }
 

@@ -18,7 +18,7 @@
 //! `RUN`.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -26,6 +26,7 @@ use crate::netlink::Netlink;
 use std::process::{Child, Command};
 
 use crate::nsagent::CONTROL_FD;
+use crate::sys::tcp::TcpListener;
 use crate::sys::{fdpass, process};
 
 pub const REQ_TAP: u8 = 1;
@@ -152,6 +153,9 @@ pub struct PastaSpec {
     /// Tap name in the namespace (`-I`).
     pub ifname: String,
     pub config_net: Option<NetConfig>,
+    /// `-T`: addresses to listen on in the namespace, each with the host
+    /// port its connections go to (on the host's loopback).
+    pub ns_tcp_binds: Vec<(SocketAddr, u16)>,
 }
 
 /// A namespace ready for the engine: its tap, and the agent, whose
@@ -160,6 +164,8 @@ pub struct Pasta {
     pub tap: OwnedFd,
     pub ifname: String,
     pub agent: Agent,
+    /// `-T` listeners (in the namespace) and where their connections go.
+    pub ns_listeners: Vec<(TcpListener, SocketAddr)>,
 }
 
 /// Starts the agent, opens the tap, configures the interface (with
@@ -185,6 +191,10 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         configure(&mut Netlink::from_socket(sock)?, &tap.text, net)
             .map_err(|e| io::Error::new(e.kind(), format!("--config-net: {e}")))?;
     }
+    let mut ns_listeners = Vec::new();
+    for &(addr, host_port) in &spec.ns_tcp_binds {
+        ns_listeners.push(ns_listener(&mut agent, addr, host_port)?);
+    }
     // A new namespace always runs something (the shell by default); an
     // existing one only runs a command if given one.
     if spec.target == Target::New || !spec.command.is_empty() {
@@ -194,7 +204,42 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         tap: fd,
         ifname: tap.text,
         agent,
+        ns_listeners,
     })
+}
+
+/// A `-T` listener: a socket the agent makes in the namespace, bound and
+/// listening there before the command starts; its connections go to the
+/// host's loopback of the same family.
+fn ns_listener(
+    agent: &mut Agent,
+    addr: SocketAddr,
+    host_port: u16,
+) -> io::Result<(TcpListener, SocketAddr)> {
+    let (domain, host): (i32, IpAddr) = if addr.is_ipv6() {
+        (libc::AF_INET6, Ipv6Addr::LOCALHOST.into())
+    } else {
+        (libc::AF_INET, Ipv4Addr::LOCALHOST.into())
+    };
+    let context = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("-T: cannot listen on {addr} in the namespace: {e}"),
+        )
+    };
+    let mut ans = agent
+        .request(&Request::Socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
+            0,
+        ))
+        .map_err(context)?;
+    let sock = ans
+        .fds
+        .pop()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))?;
+    let listener = TcpListener::listen_on(sock, addr).map_err(context)?;
+    Ok((listener, SocketAddr::new(host, host_port)))
 }
 
 fn configure(nl: &mut Netlink, ifname: &str, net: &NetConfig) -> io::Result<()> {

@@ -245,6 +245,7 @@ pub fn attach(v: &Value) -> R<Option<Attach>> {
                 command: list::<String>(b, p, "command")?,
                 ifname: req_string(b, p, "ifname")?,
                 config_net,
+                ns_tcp_binds: ns_tcp_forwards(b)?,
             })))
         }
         other => Err(format!("backend.kind: unknown '{other}'")),
@@ -281,6 +282,28 @@ pub fn tcp_forwards(v: &Value) -> R<Vec<Forward>> {
                 guest_port,
                 best_effort: flag(f, &p, "bestEffort")?,
             })
+        })
+        .collect()
+}
+
+/// `backend.nsTcpForwards: [{ addr, port, hostPort }]`: pasta's `-T`,
+/// listening on `addr:port` in the namespace for the host's `hostPort`.
+fn ns_tcp_forwards(b: &Value) -> R<Vec<(std::net::SocketAddr, u16)>> {
+    let items = match field(b, "backend", "nsTcpForwards") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err("backend.nsTcpForwards: expected an array".into()),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = format!("backend.nsTcpForwards[{i}]");
+            let addr: std::net::IpAddr = req(f, &p, "addr")?;
+            let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
+            let host_port: u16 =
+                int(f, &p, "hostPort")?.ok_or_else(|| format!("{p}.hostPort: missing"))?;
+            Ok((std::net::SocketAddr::new(addr, port), host_port))
         })
         .collect()
 }

@@ -12,7 +12,9 @@
 use std::sync::Mutex;
 
 use passt_core::engine::BackendSpec;
-use passt_core::engine::{self, Discard, EngineConfig, EngineHandle, Event, EventSink, TcpForward};
+use passt_core::engine::{
+    self, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward, TcpForward,
+};
 use passt_core::netns::setup_pasta;
 
 use crate::convert::{self, Attach};
@@ -99,6 +101,11 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
                 let pasta = setup_pasta(&spec).map_err(|e| format!("pasta: {e}"))?;
                 ec.backend = Some(BackendSpec::Tap(pasta.tap));
                 ec.agent = Some(pasta.agent);
+                ec.splice_forwards = pasta
+                    .ns_listeners
+                    .into_iter()
+                    .map(|(listener, target)| SpliceForward { listener, target })
+                    .collect();
             }
         }
     }

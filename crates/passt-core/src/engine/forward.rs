@@ -69,6 +69,13 @@ impl TcpForward {
     }
 }
 
+/// pasta's `-T`: a listener in the namespace and where on the host's
+/// loopback its connections go (through the splice path).
+pub struct SpliceForward {
+    pub listener: TcpListener,
+    pub target: SocketAddr,
+}
+
 /// Descriptors we may spend on best-effort listeners: three quarters of
 /// the soft limit, less what is open already.
 fn descriptor_budget() -> usize {
@@ -89,6 +96,10 @@ pub struct AutoSpec {
     pub ipv6: bool,
 }
 
+/// Ports the scan leaves alone: the namespace's own `-T` listeners, which
+/// lead back to the host (man pasta: forwarding them would loop).
+pub type Skip = BTreeSet<u16>;
+
 /// A port and address family the namespace listens on.
 type Bound = (u16, Family);
 
@@ -107,6 +118,7 @@ struct Slot {
 
 struct Auto {
     spec: AutoSpec,
+    skip: Skip,
     /// What is bound on the host for the namespace right now.
     bound: BTreeSet<Bound>,
     next_scan: Instant,
@@ -122,7 +134,7 @@ pub struct Forwards {
 }
 
 impl Forwards {
-    pub fn new(fixed: Vec<TcpForward>, auto: Option<AutoSpec>, now: Instant) -> Self {
+    pub fn new(fixed: Vec<TcpForward>, auto: Option<(AutoSpec, Skip)>, now: Instant) -> Self {
         let n = fixed.len();
         Forwards {
             slots: fixed
@@ -130,8 +142,9 @@ impl Forwards {
                 .map(|fwd| Some(Slot { fwd, auto: None }))
                 .collect(),
             gens: vec![0; n],
-            auto: auto.map(|spec| Auto {
+            auto: auto.map(|(spec, skip)| Auto {
                 spec,
+                skip,
                 bound: BTreeSet::new(),
                 next_scan: now,
             }),
@@ -170,9 +183,12 @@ impl Forwards {
             return Vec::new(); // the namespace is going away
         };
         let spec = auto.spec;
-        wanted.retain(|&(_, fam)| match fam {
-            Family::V4 => spec.ipv4,
-            Family::V6 => spec.ipv6,
+        wanted.retain(|&(port, fam)| {
+            !auto.skip.contains(&port)
+                && match fam {
+                    Family::V4 => spec.ipv4,
+                    Family::V6 => spec.ipv6,
+                }
         });
         let gone: BTreeSet<Bound> = auto.bound.difference(&wanted).copied().collect();
         let new: Vec<Bound> = wanted.difference(&auto.bound).copied().collect();

@@ -26,7 +26,7 @@ mod stats;
 pub mod token;
 
 pub use events::{Discard, Event, EventSink};
-pub use forward::TcpForward;
+pub use forward::{SpliceForward, TcpForward};
 pub use guest::BackendSpec;
 pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
@@ -45,6 +45,7 @@ use crate::backend::pcap::PcapWriter;
 use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{GatewayMap, IcmpFlows};
+use crate::flow::splice::{Change, Interest, SpliceFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
@@ -82,6 +83,8 @@ pub struct EngineConfig {
     /// pasta's `-t auto`: follow the ports the namespace listens on (needs
     /// `agent`, a process in the namespace).
     pub tcp_auto: bool,
+    /// pasta's `-T`: listeners in the namespace, spliced to the host.
+    pub splice_forwards: Vec<SpliceForward>,
 }
 
 impl Default for EngineConfig {
@@ -95,6 +98,7 @@ impl Default for EngineConfig {
             pcap: None,
             tcp_forwards: Vec::new(),
             tcp_auto: false,
+            splice_forwards: Vec::new(),
         }
     }
 }
@@ -119,6 +123,9 @@ struct Engine {
     pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
     /// Inbound forwards; epoll tokens carry their slot and generation.
     listeners: Forwards,
+    /// `-T` listeners (token index = position) and their flows.
+    splice_listeners: Vec<SpliceForward>,
+    splice: SpliceFlows,
 }
 
 /// Why the loop ended by itself.
@@ -181,16 +188,29 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         epoll.add_readable(sock, Token::of(Kind::Agent).encode())?;
     }
     let auto = match (&config.agent, config.tcp_auto) {
-        (Some(agent), true) => agent.pid().map(|pid| AutoSpec {
-            pid,
-            ipv4: config.guest.v4.is_some(),
-            ipv6: config.guest.v6.is_some(),
+        (Some(agent), true) => agent.pid().map(|pid| {
+            let spec = AutoSpec {
+                pid,
+                ipv4: config.guest.v4.is_some(),
+                ipv6: config.guest.v6.is_some(),
+            };
+            let skip = config
+                .splice_forwards
+                .iter()
+                .filter_map(|f| f.listener.local_addr().ok())
+                .map(|a| a.port())
+                .collect();
+            (spec, skip)
         }),
         _ => None,
     };
     let listeners = Forwards::new(config.tcp_forwards, auto, Instant::now());
     for (i, gen, l) in listeners.all() {
         epoll.add_readable(l, Token::new(Kind::TcpListen, gen, i as u32).encode())?;
+    }
+    for (i, f) in config.splice_forwards.iter().enumerate() {
+        let token = Token::new(Kind::SpliceListen, 0, i as u32);
+        epoll.add_readable(&f.listener, token.encode())?;
     }
     let pcap = match &config.pcap {
         Some(p) => Some(
@@ -214,6 +234,8 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         tx: TxQueue::new(TX_QUEUE),
         pcap,
         listeners,
+        splice_listeners: config.splice_forwards,
+        splice: SpliceFlows::new(),
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -303,7 +325,7 @@ impl Engine {
                         continue;
                     }
                 };
-                if let Some(exit) = self.dispatch(token, readable || error, writable)? {
+                if let Some(exit) = self.dispatch(token, readable, writable, error)? {
                     return Ok(exit);
                 }
             }
@@ -322,7 +344,9 @@ impl Engine {
         token: Token,
         readable: bool,
         writable: bool,
+        error: bool,
     ) -> io::Result<Option<Exit>> {
+        let readable = readable || error;
         let stats = &self.shared.stats;
         match token.kind {
             Kind::Waker => {
@@ -375,6 +399,21 @@ impl Engine {
                 }
             }
             Kind::TcpListen => self.accept_tcp(token.index as usize, token.side)?,
+            Kind::SpliceListen => self.accept_splice(token.index as usize)?,
+            Kind::Splice => {
+                let (index, gen, side) = (token.index as usize, token.side >> 1, token.side & 1);
+                let change = self.splice.event(index, gen, side as usize, error);
+                if self.splice.resets > 0 {
+                    Stats::add(&stats.flow_errors, std::mem::take(&mut self.splice.resets));
+                }
+                if let Change::Watch(sides) = change {
+                    for (s, c) in sides.into_iter().enumerate() {
+                        if let Some((was, now)) = c {
+                            self.watch_splice(index, gen, s, was, now)?;
+                        }
+                    }
+                }
+            }
             Kind::Tcp => {
                 let (index, gen) = (token.index as usize, token.side);
                 let tcp = &mut self.flows.tcp;
@@ -493,6 +532,59 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Takes the connections waiting on `-T` listener `i` and joins each
+    /// to a new connection to the host's loopback.
+    fn accept_splice(&mut self, i: usize) -> io::Result<()> {
+        let Some(fwd) = self.splice_listeners.get(i) else {
+            return Ok(());
+        };
+        for _ in 0..64 {
+            let sock = match fwd.listener.accept() {
+                Ok(Some((sock, _))) => sock,
+                Ok(None) => break,
+                Err(e) => {
+                    self.sink.event(Event::Warning {
+                        message: format!("-T: accept for {}: {e}", fwd.target),
+                    });
+                    break;
+                }
+            };
+            match self.splice.open(sock, fwd.target) {
+                Ok((index, gen)) => {
+                    let none = Interest::default();
+                    let connect = Interest {
+                        read: false,
+                        write: true,
+                    };
+                    self.watch_splice(index, gen, 1, none, connect)?;
+                }
+                // The client is reset; the others go on.
+                Err(_) => Stats::add(&self.shared.stats.flow_errors, 1),
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds, changes or removes side `s` of spliced flow `index` in epoll.
+    fn watch_splice(
+        &self,
+        index: usize,
+        gen: u8,
+        s: usize,
+        was: Interest,
+        now: Interest,
+    ) -> io::Result<()> {
+        let Some(sock) = self.splice.socket(index, gen, s) else {
+            return Ok(());
+        };
+        if now.none() {
+            return self.epoll.delete(sock);
+        }
+        let token = Token::new(Kind::Splice, gen << 1 | s as u8, index as u32).encode();
+        self.epoll
+            .watch_level(sock, token, now.read, now.write, was.none())
     }
 
     /// Watches a flow's new socket, or changes what it is watched for.

@@ -25,6 +25,11 @@ pub enum Kind {
     Tcp = 7,
     /// A listening socket of an inbound TCP forward; index = forward.
     TcpListen = 8,
+    /// One side of a spliced connection; index = flow, side = slot
+    /// generation << 1 | which side.
+    Splice = 9,
+    /// A `-T` listener in pasta's namespace; index = its place in the list.
+    SpliceListen = 10,
 }
 
 impl Kind {
@@ -38,6 +43,8 @@ impl Kind {
             6 => Some(Kind::Agent),
             7 => Some(Kind::Tcp),
             8 => Some(Kind::TcpListen),
+            9 => Some(Kind::Splice),
+            10 => Some(Kind::SpliceListen),
             _ => None,
         }
     }
@@ -92,6 +99,10 @@ mod tests {
             Kind::Guest,
             Kind::Icmp,
             Kind::Agent,
+            Kind::Tcp,
+            Kind::TcpListen,
+            Kind::Splice,
+            Kind::SpliceListen,
         ] {
             for side in [0u8, 1, 255] {
                 for index in [0u32, 1, 0xdead_beef, u32::MAX] {

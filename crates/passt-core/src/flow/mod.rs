@@ -3,4 +3,5 @@
 //! argument, and hands frames' contents back to the engine to be framed.
 
 pub mod icmp;
+pub mod splice;
 pub mod tcp;

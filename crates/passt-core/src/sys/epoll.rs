@@ -59,6 +59,31 @@ impl Epoll {
         self.ctl(op, fd, flags, data)
     }
 
+    /// Registers (`add`) or re-registers `fd` level-triggered for what is
+    /// asked; errors and hang-ups are reported either way.
+    pub fn watch_level(
+        &self,
+        fd: impl AsFd,
+        data: u64,
+        read: bool,
+        write: bool,
+        add: bool,
+    ) -> io::Result<()> {
+        let mut flags = EpollFlags::empty();
+        if read {
+            flags |= EpollFlags::EPOLLIN;
+        }
+        if write {
+            flags |= EpollFlags::EPOLLOUT;
+        }
+        let op = if add {
+            EpollOp::EpollCtlAdd
+        } else {
+            EpollOp::EpollCtlMod
+        };
+        self.ctl(op, fd, flags, data)
+    }
+
     pub fn delete(&self, fd: impl AsFd) -> io::Result<()> {
         epoll_ctl(
             self.fd.as_raw_fd(),

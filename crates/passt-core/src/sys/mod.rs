@@ -9,6 +9,7 @@ mod eventfd;
 pub mod fdpass;
 pub mod ns;
 pub mod ping;
+pub mod pipe;
 pub mod process;
 pub mod socket;
 pub mod tcp;

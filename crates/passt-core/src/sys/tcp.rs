@@ -193,7 +193,7 @@ impl AsFd for TcpSocket {
     }
 }
 
-/// A listening socket for an inbound forward (`-t`).
+/// A listening socket for a forward (`-t`, or `-T` in the namespace).
 pub struct TcpListener {
     fd: OwnedFd,
 }
@@ -208,6 +208,13 @@ impl TcpListener {
             libc::AF_INET
         };
         let fd = super::socket::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+        Self::listen_on(fd, addr)
+    }
+
+    /// Binds and listens with a socket made elsewhere (in pasta's
+    /// namespace, by the agent): it listens in the namespace it was
+    /// created in. The socket must be non-blocking.
+    pub fn listen_on(fd: OwnedFd, addr: SocketAddr) -> io::Result<Self> {
         let raw = fd.as_raw_fd();
         setsockopt(raw, sockopt::ReuseAddr, &true)?;
         if addr.is_ipv6() {
@@ -219,6 +226,18 @@ impl TcpListener {
         }
         nix::sys::socket::listen(raw, 1024)?;
         Ok(TcpListener { fd })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let a: nix::sys::socket::SockaddrStorage =
+            nix::sys::socket::getsockname(self.fd.as_raw_fd())?;
+        a.as_sockaddr_in()
+            .map(|a| SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::from(a.ip())), a.port()))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|a| SocketAddr::new(IpAddr::V6(a.ip()), a.port()))
+            })
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
     }
 
     /// A waiting connection and its peer, if any.

@@ -1,0 +1,443 @@
+//! pasta's splice path: a TCP connection between the namespace and the
+//! host's loopback carried as two sockets joined by `splice(2)`, with no
+//! tap, no Ethernet and no copy through user space.
+//!
+//! A connection accepted on a `-T` listener in the namespace (side 0) is
+//! joined to a non-blocking connect to the host's loopback (side 1). Each
+//! direction has a pipe: bytes read from side `d` go into `pipes[d]` and
+//! from there out of the other side. Side 0's data waits in its socket
+//! until side 1 is connected; a refused connect resets side 0.
+//!
+//! Readiness is level-triggered, so interest must follow what could make
+//! progress, or an idle flow would wake the loop forever: a side is read
+//! while it has not reached EOF and its pipe has room, and written while
+//! the other direction's pipe holds bytes it would not take. EOF from one
+//! side becomes `shutdown(SHUT_WR)` on the other once its pipe is empty; a
+//! flow ends when both directions are shut, or on an error either side,
+//! which resets both (`SO_LINGER` 0).
+//!
+//! Invariants: `pending[d]` is the number of bytes in `pipes[d]`; a slot's
+//! generation (7 bits, in the epoll token next to the side) changes when
+//! it is reused, so stale events for a closed flow are ignored.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsFd;
+
+use crate::sys::pipe::{splice, Moved, Pipe};
+use crate::sys::tcp::TcpSocket;
+
+/// Splices per direction per event: a bound on one flow's share of a
+/// round (each moves up to a pipe's capacity).
+const ROUNDS: usize = 8;
+
+/// Most concurrent spliced connections; more are refused.
+pub const MAX_FLOWS: usize = 16384;
+
+/// What epoll should watch a side for. A side with no interest is taken
+/// out of epoll altogether: hang-ups are reported whatever the interest,
+/// and a half-closed side waiting for the other would wake the loop for
+/// nothing until the flow ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    pub read: bool,
+    pub write: bool,
+}
+
+impl Interest {
+    pub fn none(self) -> bool {
+        !self.read && !self.write
+    }
+}
+
+struct Conn {
+    sides: [TcpSocket; 2],
+    pipes: [Pipe; 2],
+    pending: [usize; 2],
+    /// Side 1 finished connecting.
+    connected: bool,
+    /// Side `d` reached EOF.
+    eof: [bool; 2],
+    /// Side `d` was shut for writing (the other one's EOF passed on).
+    shut: [bool; 2],
+    /// What each side is registered for now.
+    watched: [Interest; 2],
+    gen: u8,
+}
+
+/// What the engine must do after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing (the flow goes on, registrations are right).
+    None,
+    /// Re-register the sides given, (was, now): add, modify or delete.
+    Watch([Option<(Interest, Interest)>; 2]),
+    /// The flow ended and its sockets are closed.
+    Closed,
+}
+
+pub struct SpliceFlows {
+    slots: Vec<Option<Conn>>,
+    gens: Vec<u8>,
+    live: usize,
+    /// Connections reset after an error (for the stats).
+    pub resets: u64,
+}
+
+impl Default for SpliceFlows {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SpliceFlows {
+    pub fn new() -> Self {
+        SpliceFlows {
+            slots: Vec::new(),
+            gens: Vec::new(),
+            live: 0,
+            resets: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Joins `accepted` to a new connection to `target`. Returns the slot
+    /// and generation to register side 1 under, for writability (connect
+    /// completion); side 0 is registered once connected.
+    pub fn open(&mut self, accepted: TcpSocket, target: SocketAddr) -> io::Result<(usize, u8)> {
+        if self.live >= MAX_FLOWS {
+            accepted.set_reset_on_close();
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
+        let out = match TcpSocket::connect(target) {
+            Ok(s) => s,
+            Err(e) => {
+                accepted.set_reset_on_close();
+                return Err(e);
+            }
+        };
+        let pipes = [Pipe::new()?, Pipe::new()?];
+        let conn = Conn {
+            sides: [accepted, out],
+            pipes,
+            pending: [0; 2],
+            connected: false,
+            eof: [false; 2],
+            shut: [false; 2],
+            watched: [
+                Interest::default(),
+                Interest {
+                    read: false,
+                    write: true,
+                },
+            ],
+            gen: 0,
+        };
+        let index = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.gens[index] = self.gens[index].wrapping_add(1) & 0x7f;
+        let gen = self.gens[index];
+        self.slots[index] = Some(Conn { gen, ..conn });
+        self.live += 1;
+        Ok((index, gen))
+    }
+
+    /// Side `s` of flow `index` (for registration).
+    pub fn socket(&self, index: usize, gen: u8, s: usize) -> Option<&TcpSocket> {
+        self.get(index, gen).map(|c| &c.sides[s])
+    }
+
+    /// What side `s` of a new flow is registered for.
+    pub fn watched(&self, index: usize, gen: u8, s: usize) -> Option<Interest> {
+        self.get(index, gen).map(|c| c.watched[s])
+    }
+
+    fn get(&self, index: usize, gen: u8) -> Option<&Conn> {
+        self.slots.get(index)?.as_ref().filter(|c| c.gen == gen)
+    }
+
+    /// Handles readiness of side `s`: moves what can be moved both ways.
+    /// `error` is an EPOLLERR/EPOLLHUP report.
+    pub fn event(&mut self, index: usize, gen: u8, s: usize, error: bool) -> Change {
+        let Some(conn) = self
+            .slots
+            .get_mut(index)
+            .and_then(Option::as_mut)
+            .filter(|c| c.gen == gen)
+        else {
+            return Change::None;
+        };
+        match conn.pump(s, error) {
+            Ok(true) => {
+                self.close(index, false);
+                Change::Closed
+            }
+            Ok(false) => {
+                let want = [conn.wanted(0), conn.wanted(1)];
+                let mut change = [None, None];
+                for side in 0..2 {
+                    if want[side] != conn.watched[side] {
+                        change[side] = Some((conn.watched[side], want[side]));
+                        conn.watched[side] = want[side];
+                    }
+                }
+                if change == [None, None] {
+                    Change::None
+                } else {
+                    Change::Watch(change)
+                }
+            }
+            Err(_) => {
+                self.close(index, true);
+                Change::Closed
+            }
+        }
+    }
+
+    fn close(&mut self, index: usize, reset: bool) {
+        if let Some(c) = self.slots[index].take() {
+            if reset {
+                self.resets += 1;
+                for s in &c.sides {
+                    s.set_reset_on_close();
+                }
+            }
+            self.live -= 1;
+        }
+    }
+
+    /// Drops every flow (engine shutdown).
+    pub fn clear(&mut self) {
+        for i in 0..self.slots.len() {
+            self.close(i, true);
+        }
+    }
+}
+
+impl Conn {
+    /// Moves data; `Ok(true)` when the flow is finished.
+    fn pump(&mut self, s: usize, error: bool) -> io::Result<bool> {
+        if !self.connected {
+            if s == 0 && !error {
+                return Ok(false); // side 0's data waits in its socket
+            }
+            if let Some(e) = self.sides[1].take_error()? {
+                return Err(e);
+            }
+            if s == 1 && !error {
+                self.connected = true;
+            } else {
+                // An error on side 0 before we connected, or a hang-up
+                // with no error code on side 1: nothing to carry.
+                return Err(io::Error::from_raw_os_error(libc::ECONNRESET));
+            }
+        }
+        let mut moved = false;
+        for d in 0..2 {
+            moved |= self.direction(d)?;
+        }
+        if self.shut == [true, true] {
+            return Ok(true);
+        }
+        if error && !moved {
+            // A side reported an error or a hang-up and nothing could be
+            // moved: what the socket says is the reason, if it says.
+            let e = self.sides[s].take_error()?;
+            return Err(e.unwrap_or_else(|| io::Error::from_raw_os_error(libc::ECONNRESET)));
+        }
+        Ok(false)
+    }
+
+    /// One direction: side `d` → `pipes[d]` → side `1 - d`. Whether
+    /// anything changed (bytes moved, EOF seen or passed on).
+    fn direction(&mut self, d: usize) -> io::Result<bool> {
+        let (from, to) = (&self.sides[d], &self.sides[1 - d]);
+        let pipe = &self.pipes[d];
+        let mut moved = false;
+        for _ in 0..ROUNDS {
+            let mut progress = false;
+            if !self.eof[d] && self.pending[d] < pipe.capacity {
+                match splice(
+                    from.as_fd(),
+                    pipe.write.as_fd(),
+                    pipe.capacity - self.pending[d],
+                )? {
+                    Moved::Bytes(n) => {
+                        self.pending[d] += n;
+                        progress = true;
+                    }
+                    Moved::Eof => {
+                        self.eof[d] = true;
+                        progress = true;
+                    }
+                    Moved::WouldBlock => {}
+                }
+            }
+            if self.pending[d] > 0 {
+                if let Moved::Bytes(n) = splice(pipe.read.as_fd(), to.as_fd(), self.pending[d])? {
+                    self.pending[d] -= n;
+                    progress = true;
+                }
+            }
+            moved |= progress;
+            if !progress {
+                break;
+            }
+        }
+        if self.eof[d] && self.pending[d] == 0 && !self.shut[1 - d] {
+            to.shutdown_write()?;
+            self.shut[1 - d] = true;
+            moved = true;
+        }
+        Ok(moved)
+    }
+
+    /// What side `s` should be watched for now.
+    fn wanted(&self, s: usize) -> Interest {
+        if !self.connected {
+            return Interest {
+                read: false,
+                write: s == 1,
+            };
+        }
+        Interest {
+            read: !self.eof[s] && self.pending[s] < self.pipes[s].capacity,
+            write: self.pending[1 - s] > 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    /// A flow between a client (side 0, accepted from `front`) and a
+    /// server accepted from `back`; events are delivered by polling every
+    /// side, as a level-triggered loop would.
+    struct Rig {
+        flows: SpliceFlows,
+        index: usize,
+        gen: u8,
+    }
+
+    impl Rig {
+        fn spin(&mut self, until: impl Fn(&SpliceFlows) -> bool) {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !until(&self.flows) {
+                assert!(Instant::now() < deadline, "no progress");
+                for s in 0..2 {
+                    self.flows.event(self.index, self.gen, s, false);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn pair() -> (TcpStream, TcpSocket) {
+        let l = crate::sys::tcp::TcpListener::bind("127.0.0.1:0".parse().unwrap());
+        let l = l.unwrap();
+        let addr = l.local_addr().unwrap();
+        let client = TcpStream::connect(addr).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some((s, _)) = l.accept().unwrap() {
+                return (client, s);
+            }
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn carries_both_ways_and_half_closes() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (mut client, accepted) = pair();
+        let mut flows = SpliceFlows::new();
+        let (index, gen) = flows.open(accepted, server.local_addr().unwrap()).unwrap();
+        let (mut srv, _) = server.accept().unwrap();
+        let mut rig = Rig { flows, index, gen };
+        let up: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let sender = {
+            let up = up.clone();
+            let mut c = client.try_clone().unwrap();
+            std::thread::spawn(move || {
+                c.write_all(&up).unwrap();
+                c.shutdown(std::net::Shutdown::Write).unwrap();
+            })
+        };
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            srv.read_to_end(&mut got).unwrap();
+            srv.write_all(b"thanks").unwrap();
+            drop(srv);
+            got
+        });
+        rig.spin(|f| f.is_empty());
+        sender.join().unwrap();
+        assert_eq!(reader.join().unwrap(), up);
+        let mut reply = Vec::new();
+        client.read_to_end(&mut reply).unwrap();
+        assert_eq!(reply, b"thanks");
+    }
+
+    #[test]
+    fn a_refused_connect_resets_the_client() {
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = closed.local_addr().unwrap();
+        drop(closed);
+        let (mut client, accepted) = pair();
+        let mut flows = SpliceFlows::new();
+        let (index, gen) = flows.open(accepted, target).unwrap();
+        let mut rig = Rig { flows, index, gen };
+        rig.spin(|f| f.is_empty());
+        assert_eq!(rig.flows.resets, 1);
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let e = client.read(&mut [0u8; 1]).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    #[test]
+    fn interest_follows_the_pipes() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (_client, accepted) = pair();
+        let mut flows = SpliceFlows::new();
+        let (index, gen) = flows.open(accepted, server.local_addr().unwrap()).unwrap();
+        let (_srv, _) = server.accept().unwrap();
+        let before = flows.watched(index, gen, 1).unwrap();
+        assert!(before.write && !before.read);
+        // Connected: both sides read, neither needs writability.
+        let mut change = Change::None;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while change == Change::None {
+            change = flows.event(index, gen, 1, false);
+            assert!(Instant::now() < deadline);
+        }
+        let both = Interest {
+            read: true,
+            write: false,
+        };
+        assert_eq!(flows.watched(index, gen, 0), Some(both));
+        assert_eq!(flows.watched(index, gen, 1), Some(both));
+        // A stale generation is ignored.
+        assert_eq!(flows.event(index, gen ^ 1, 0, true), Change::None);
+        assert_eq!(flows.len(), 1);
+    }
+}
