@@ -14,8 +14,9 @@ export interface CommonOptions extends GuestOverrides {
   pcap?: string;
   /** -t: inbound TCP forwards (bind address, host port, guest port).
    * `bestEffort`: a port that cannot be bound is skipped (-t all)
-   * instead of failing the start. */
-  tcpForwards?: { addr?: string; port: number; guestPort: number; bestEffort?: boolean }[];
+   * instead of failing the start. `iface`: only connections arriving
+   * through that interface (-t %IFACE/PORTS). */
+  tcpForwards?: { addr?: string; iface?: string; port: number; guestPort: number; bestEffort?: boolean }[];
 }
 
 export interface PasstOptions extends CommonOptions {
@@ -82,7 +83,13 @@ function base(p: GuestPlan, o: CommonOptions): BindingConfig {
     const binds = (addr?: string) =>
       addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])];
     c.tcpForwards = o.tcpForwards.flatMap((f) =>
-      binds(f.addr).map((addr) => ({ addr, port: f.port, guestPort: f.guestPort, ...(f.bestEffort ? { bestEffort: true } : {}) })),
+      binds(f.addr).map((addr) => ({
+        addr,
+        port: f.port,
+        guestPort: f.guestPort,
+        ...(f.iface ? { iface: f.iface } : {}),
+        ...(f.bestEffort ? { bestEffort: true } : {}),
+      })),
     );
   }
   return c;

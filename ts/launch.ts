@@ -34,6 +34,7 @@ function common(c: Config): CommonOptions {
       const ports = [...expand(spec)].filter(([port]) => !everything || !ephemeral(port));
       return ports.map(([port, guestPort]) => ({
         ...(spec.addr ? { addr: spec.addr } : {}),
+        ...(spec.iface ? { iface: spec.iface } : {}),
         port,
         guestPort,
         ...(everything ? { bestEffort: true } : {}),

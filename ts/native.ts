@@ -54,7 +54,7 @@ export interface BindingConfig {
   gatewayMap?: { v4?: string; v6?: string };
   pcap?: string;
   /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */
-  tcpForwards?: { addr: string; port: number; guestPort: number; bestEffort?: boolean }[];
+  tcpForwards?: { addr: string; iface?: string; port: number; guestPort: number; bestEffort?: boolean }[];
   /** pasta: forward the ports the namespace listens on (-t auto). */
   tcpAuto?: boolean;
   backend?:

@@ -213,3 +213,36 @@ while True:
   // Where the descriptor limit cuts the list short, one line says so.
   t.true(r.stderr.trim() === '' || /^pasta: -t: \d+ of \d+ listening sockets not opened: descriptor limit$/.test(r.stderr.trim()), out);
 });
+
+test('-t %IFACE/PORT: only connections through that interface are forwarded', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `
+    d=$(mktemp -d)
+    ${conn}
+    ${remote}
+    node dist/cli/pasta.js --config-net -t %lo/18086:5000 -t %r0/18087:5000 -- sh -c "
+      python3 -c 'import socket
+s = socket.create_server((\\"::\\", 5000), family=socket.AF_INET6, dualstack_ipv6=True)
+while True:
+    c, a = s.accept(); c.recv(100); c.sendall(b\\"served\\\\n\\"); c.close()' & s=\\$!
+      touch $d/ready
+      for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
+      kill \\$s" &
+    p=$!
+    for i in $(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
+    for i in $(seq 50); do [ "$(conn 127.0.0.1 18086)" = "read served" ] && break; sleep 0.1; done
+    echo "lo-via-lo $(conn 127.0.0.1 18086)"
+    echo "lo-via-r0 $(rx bash -c "$(declare -f conn); conn 198.51.100.1 18086")"
+    echo "r0-via-r0 $(rx bash -c "$(declare -f conn); conn 198.51.100.1 18087")"
+    echo "r0-via-lo $(conn 127.0.0.1 18087)"
+    touch $d/done; wait $p; echo "pasta=$?"; kill $r; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /lo-via-lo read served/, out);
+  t.regex(r.stdout, /lo-via-r0 refused/, out);
+  t.regex(r.stdout, /r0-via-r0 read served/, out);
+  t.regex(r.stdout, /r0-via-lo refused/, out);
+  t.regex(r.stdout, /pasta=0/, out);
+});

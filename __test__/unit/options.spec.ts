@@ -96,7 +96,10 @@ test('unsupported options', fails('passt', ['--vhost-user'], '--vhost-user: not 
 test('recognised but not yet implemented', fails('passt', ['-u', '53'], '-u: not supported yet'));
 test('-t all is accepted by passt', (t) => t.is(config('passt', ['-t', 'all']).forward.tcp.mode, 'all'));
 test('-t all is refused by pasta', fails('pasta', ['-t', 'all'], '-t all: not valid in this mode'));
-test('-t with interface binds is not implemented yet', fails('passt', ['-t', '%lo/22'], '-t %lo/22: interface binds not supported yet'));
+test('-t with an interface bind', (t) => {
+  const f = config('passt', ['-t', '%lo/22']).forward.tcp;
+  t.is(f.mode === 'spec' ? f.specs[0]!.iface : undefined, 'lo');
+});
 test('--map-host-loopback: one address per family, the last wins', (t) => {
   const g = config('pasta', ['--map-host-loopback', '10.0.0.9', '--map-host-loopback', 'fd00::9', '--map-host-loopback', '10.0.0.8']).guest;
   t.is(g.mapHostLoopback4, '10.0.0.8');

@@ -222,14 +222,6 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     const harmless = (long.endsWith('-ports') || long.endsWith('-ns')) && g.values.every((v) => v === 'none');
     if (!harmless) throw new ConfigError(`${name(long)}: not supported yet`);
   }
-  // Interface binds (%IFACE) of -t do not work yet.
-  const t = given.get('tcp-ports');
-  if (t) {
-    const f = forward.tcp;
-    if (f.mode === 'spec' && f.specs.some((s) => s.iface !== undefined)) {
-      throw new ConfigError(`${name('tcp-ports')} ${t.values.join(',')}: interface binds not supported yet`);
-    }
-  }
   // -T: explicit ports only; its default (auto) is not followed yet, so
   // asking for it is refused rather than ignored.
   const T = given.get('tcp-ns');

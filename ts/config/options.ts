@@ -91,7 +91,7 @@ export const OPTIONS: OptionDef[] = [
   def('repair-path', undefined, 'PATH', ['passt'], 'unsupported', 'Socket for TCP_REPAIR helper (migration)'),
   def('migrate-exit', undefined, undefined, ['passt'], 'unsupported', 'Exit after migration'),
   def('migrate-no-linger', undefined, undefined, ['passt'], 'unsupported', 'Close sockets after migration'),
-  def('tcp-ports', 't', 'SPEC', both, 'ok', 'TCP port forwarding to guest or namespace (ports; not all/auto yet)'),
+  def('tcp-ports', 't', 'SPEC', both, 'ok', 'TCP port forwarding to guest or namespace'),
   def('udp-ports', 'u', 'SPEC', both, 'later', 'UDP port forwarding to guest or namespace'),
   def('tcp-ns', 'T', 'SPEC', ['pasta'], 'ok', 'TCP port forwarding from namespace to host (ports; not auto yet)'),
   def('udp-ns', 'U', 'SPEC', ['pasta'], 'later', 'UDP port forwarding from namespace to host'),

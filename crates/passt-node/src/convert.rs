@@ -260,6 +260,8 @@ pub struct Forward {
     pub addr: std::net::SocketAddr,
     pub guest_port: u16,
     pub best_effort: bool,
+    /// `%IFACE`: only connections through this interface.
+    pub device: Option<String>,
 }
 
 pub fn tcp_forwards(v: &Value) -> R<Vec<Forward>> {
@@ -281,6 +283,7 @@ pub fn tcp_forwards(v: &Value) -> R<Vec<Forward>> {
                 addr: std::net::SocketAddr::new(addr, port),
                 guest_port,
                 best_effort: flag(f, &p, "bestEffort")?,
+                device: string(f, &p, "iface")?,
             })
         })
         .collect()

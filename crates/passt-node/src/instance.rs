@@ -77,11 +77,14 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
             .partition(|f| f.best_effort);
         ec.tcp_forwards = required
             .into_iter()
-            .map(|f| TcpForward::bind(f.addr, f.guest_port))
+            .map(|f| TcpForward::bind_device(f.addr, f.device.as_deref(), f.guest_port))
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         if !best_effort.is_empty() {
-            let wanted: Vec<_> = best_effort.iter().map(|f| (f.addr, f.guest_port)).collect();
+            let wanted: Vec<_> = best_effort
+                .into_iter()
+                .map(|f| (f.addr, f.device, f.guest_port))
+                .collect();
             let (bound, cut) = TcpForward::bind_best_effort(&wanted);
             if cut > 0 {
                 sink.event(Event::Warning {

@@ -39,8 +39,23 @@ impl TcpForward {
     /// Listens on `addr` for the guest's `guest_port`; the error names both
     /// the option and the address.
     pub fn bind(addr: SocketAddr, guest_port: u16) -> io::Result<Self> {
-        let listener = TcpListener::bind(addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("-t: cannot listen on {addr}: {e}")))?;
+        Self::bind_device(addr, None, guest_port)
+    }
+
+    /// As `bind`, for connections through interface `device` only
+    /// (`-t ADDR%IFACE/PORTS`).
+    pub fn bind_device(
+        addr: SocketAddr,
+        device: Option<&str>,
+        guest_port: u16,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind_device(addr, device).map_err(|e| {
+            let on = match device {
+                Some(d) => format!("{addr}%{d}"),
+                None => addr.to_string(),
+            };
+            io::Error::new(e.kind(), format!("-t: cannot listen on {on}: {e}"))
+        })?;
         Ok(TcpForward {
             listener,
             guest_port,
@@ -51,14 +66,17 @@ impl TcpForward {
     /// ports that are taken or need privileges; stops early to leave a
     /// quarter of the descriptor limit to flows. Returns the forwards and
     /// how many were left out for that limit.
-    pub fn bind_best_effort(wanted: &[(SocketAddr, u16)]) -> (Vec<TcpForward>, usize) {
+    pub fn bind_best_effort(
+        wanted: &[(SocketAddr, Option<String>, u16)],
+    ) -> (Vec<TcpForward>, usize) {
         let budget = descriptor_budget();
         let mut bound = Vec::new();
-        for (i, &(addr, guest_port)) in wanted.iter().enumerate() {
+        for (i, (addr, device, guest_port)) in wanted.iter().enumerate() {
+            let (addr, guest_port) = (*addr, *guest_port);
             if bound.len() >= budget {
                 return (bound, wanted.len() - i);
             }
-            if let Ok(listener) = TcpListener::bind(addr) {
+            if let Ok(listener) = TcpListener::bind_device(addr, device.as_deref()) {
                 bound.push(TcpForward {
                     listener,
                     guest_port,
@@ -324,8 +342,8 @@ mod tests {
         let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = taken.local_addr().unwrap().port();
         let wanted = [
-            (SocketAddr::from(([127, 0, 0, 1], port)), port),
-            (SocketAddr::from(([127, 0, 0, 1], 0)), 80),
+            (SocketAddr::from(([127, 0, 0, 1], port)), None, port),
+            (SocketAddr::from(([127, 0, 0, 1], 0)), Some("lo".into()), 80),
         ];
         let (bound, cut) = TcpForward::bind_best_effort(&wanted);
         assert_eq!((bound.len(), cut), (1, 0));

@@ -202,12 +202,22 @@ impl TcpListener {
     /// Listens on `addr` (non-blocking, SO_REUSEADDR; IPv6 sockets are
     /// IPv6-only, the IPv4 side has a socket of its own).
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Self::bind_device(addr, None)
+    }
+
+    /// As `bind`, and with a `device`, only for connections arriving
+    /// through that interface (`SO_BINDTODEVICE`, which an ordinary user
+    /// may set on a socket not yet bound to one).
+    pub fn bind_device(addr: SocketAddr, device: Option<&str>) -> io::Result<Self> {
         let domain = if addr.is_ipv6() {
             libc::AF_INET6
         } else {
             libc::AF_INET
         };
         let fd = super::socket::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+        if let Some(dev) = device {
+            setsockopt(fd.as_raw_fd(), sockopt::BindToDevice, &dev.into())?;
+        }
         Self::listen_on(fd, addr)
     }
 
