@@ -43,6 +43,10 @@ export interface PastaOptions extends CommonOptions {
   configNet?: boolean;
   /** --ns-mac-addr */
   nsMac?: string;
+  /** --no-splice: connections from the host's loopback to -t ports go
+   * through the tap like the others, instead of being spliced to the
+   * namespace's loopback. */
+  noSplice?: boolean;
   /** -t auto: forward, from the host, every TCP port the namespace
    * listens on, following it every second. */
   tcpAuto?: boolean;
@@ -135,6 +139,7 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
     command: o.command ?? [],
     ifname,
     ...target,
+    ...(o.noSplice ? { noSplice: true } : {}),
   };
   if (o.configNet) {
     const g = p.guest;

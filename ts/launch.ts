@@ -168,6 +168,7 @@ export async function launch(c: Config): Promise<number> {
     ...(t.kind === 'netns' ? { netns: t.path, ...(t.userns ? { userns: t.userns } : {}) } : {}),
     ...(c.pasta.ifname !== undefined ? { nsIfname: c.pasta.ifname } : {}),
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
+    ...(c.pasta.noSplice ? { noSplice: true } : {}),
     ...(c.forward.tcp.mode === 'auto' && !c.guest.disabled.tcp ? { tcpAuto: true } : {}),
     ...(c.forward.tcpNs.mode === 'spec' && !c.guest.disabled.tcp
       ? {

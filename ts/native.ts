@@ -67,6 +67,8 @@ export interface BindingConfig {
         userns?: string;
         command: string[];
         ifname: string;
+        /** --no-splice: host-loopback clients of -t go through the tap. */
+        noSplice?: boolean;
         /** -T: listen on addr:port in the namespace, for the host's hostPort. */
         nsTcpForwards?: { addr: string; port: number; hostPort: number }[];
         configNet?: {

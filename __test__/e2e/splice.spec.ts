@@ -69,3 +69,46 @@ for (const unprivileged of [false, true]) {
     t.regex(out, /client ::1/, out);
   });
 }
+
+// The other way: a host client on the loopback reaches, through -t, a
+// server that listens only on the namespace's loopback, which no frame
+// from the tap could reach.
+test('-t: a host loopback client is spliced to a server on the namespace loopback, 100 MiB each way over IPv4 and IPv6', async (t) => {
+  const r = await inFakehost(
+    [
+      'bash',
+      '-c',
+      `
+set -u
+d=$(mktemp -d); chmod 755 $d
+cat > $d/srv.py <<'PY'
+${server}
+PY
+head -c ${100 * 1024 * 1024} /dev/urandom > $d/f
+echo "want $(sha256sum $d/f | cut -d' ' -f1)"
+timeout 170 node dist/cli/pasta.js --config-net -t 18090:9090 -- sh -c "
+  python3 $d/srv.py 9090 $d > $d/log 2>&1 & s=\\$!
+  for i in \\$(seq 1600); do [ -e $d/done ] && break; sleep 0.1; done
+  kill \\$s" &
+p=$!
+for i in $(seq 100); do curl -s -o /dev/null -m 2 http://127.0.0.1:18090/ && curl -s -o /dev/null -m 2 'http://[::1]:18090/' && break; sleep 0.1; done
+echo "down4 $(curl -sS -m 60 http://127.0.0.1:18090/f | sha256sum | cut -d' ' -f1)"
+echo "up4 $(curl -sS -m 60 -T $d/f http://127.0.0.1:18090/up)"
+echo "down6 $(curl -sS -m 60 'http://[::1]:18090/f' | sha256sum | cut -d' ' -f1)"
+echo "up6 $(curl -sS -m 60 -T $d/f 'http://[::1]:18090/up')"
+touch $d/done; wait $p; echo "pasta=$?"
+cat $d/log
+rm -rf $d`,
+    ],
+    { timeoutMs: 200_000 },
+  );
+  const out = r.stdout + r.stderr;
+  const want = /want ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+  t.truthy(want, out);
+  for (const k of ['down4', 'up4', 'down6', 'up6']) {
+    t.is(new RegExp(`${k} ([0-9a-f]{64})`).exec(out)?.[1], want, `${k}\n${out}`);
+  }
+  t.regex(out, /client 127\.0\.0\.1/, out);
+  t.regex(out, /client ::1/, out);
+  t.regex(out, /pasta=0/, out);
+});

@@ -38,7 +38,7 @@ rx() { nsenter --net=/proc/$r/ns/net "$@"; }
 rx sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev r1; ip -6 addr add 2001:db8:1::2/64 dev r1 nodad; ip link set r1 up'
 `;
 
-function script(mib: number): string {
+function script(mib: number, flags: string): string {
   return `
 set -u
 d=$(mktemp -d)
@@ -50,7 +50,7 @@ head -c ${4 * 1024 * 1024} /dev/urandom > $d/g
 echo "want $(sha256sum $d/f | cut -d' ' -f1)"
 echo "wantg $(sha256sum $d/g | cut -d' ' -f1)"
 ${remote}
-timeout 170 node dist/cli/pasta.js --config-net -t 18080:8080 -- sh -c "
+timeout 170 node dist/cli/pasta.js --config-net ${flags} -t 18080:8080 -- sh -c "
   python3 $d/srv.py 8080 $d > $d/log 2>&1 & s=\\$!
   for i in \\$(seq 100); do python3 -c 'import socket; socket.create_connection((\\"::1\\", 8080))' 2>/dev/null && break; sleep 0.1; done
   touch $d/ready
@@ -70,22 +70,32 @@ cat $d/log
 kill $r; rm -rf $d`;
 }
 
-for (const unprivileged of [false, true]) {
+// Host-loopback clients go through the tap with --no-splice (and appear
+// from the gateway), else they are spliced to the namespace's loopback
+// (and appear from it); the remote ones always come through the tap.
+for (const [unprivileged, spliced] of [[false, false], [true, true]] as const) {
   const mib = unprivileged ? 20 : 100;
-  test(`-t: a server in the namespace serves and receives ${mib} MiB over IPv4 and IPv6, and sees real client addresses${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
-    const r = await inFakehost(['bash', '-c', script(mib)], { unprivileged, timeoutMs: 200_000 });
+  test(`-t: a server in the namespace serves and receives ${mib} MiB over IPv4 and IPv6, and sees real client addresses${spliced ? ', host loopback spliced' : ', --no-splice'}${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
+    const r = await inFakehost(['bash', '-c', script(mib, spliced ? '' : '--no-splice')], { unprivileged, timeoutMs: 200_000 });
     const out = r.stdout + r.stderr;
     const want = /want ([0-9a-f]{64})/.exec(r.stdout)?.[1];
     const wantg = /wantg ([0-9a-f]{64})/.exec(r.stdout)?.[1];
     t.truthy(want && wantg, out);
     for (const leg of ['down4', 'up4', 'down6', 'up6']) t.regex(r.stdout, new RegExp(`${leg} ${want}`), `${leg}: ${out}`);
     for (const leg of ['remote4', 'remote6']) t.regex(r.stdout, new RegExp(`${leg} ${wantg}`), `${leg}: ${out}`);
-    // Host loopback clients appear as the gateway; the remote ones as themselves.
-    t.regex(r.stdout, /client (::ffff:)?192\.0\.2\.1$/m, out);
-    t.regex(r.stdout, /client fd00::1$/m, out);
+    // The remote clients appear as themselves.
     t.regex(r.stdout, /client (::ffff:)?198\.51\.100\.2$/m, out);
     t.regex(r.stdout, /client 2001:db8:1::2$/m, out);
-    t.notRegex(r.stdout, /client (::ffff:)?127\.0\.0\.1$|client ::1$/m, 'no loopback address reaches the guest');
+    if (spliced) {
+      t.regex(r.stdout, /client (::ffff:)?127\.0\.0\.1$/m, out);
+      t.regex(r.stdout, /client ::1$/m, out);
+      t.notRegex(r.stdout, /client (::ffff:)?192\.0\.2\.1$|client fd00::1$/m, out);
+    } else {
+      // Through the tap, host loopback clients appear as the gateway.
+      t.regex(r.stdout, /client (::ffff:)?192\.0\.2\.1$/m, out);
+      t.regex(r.stdout, /client fd00::1$/m, out);
+      t.notRegex(r.stdout, /client (::ffff:)?127\.0\.0\.1$|client ::1$/m, 'no loopback address reaches the guest');
+    }
     t.regex(r.stdout, /pasta=0/, out);
   });
 }

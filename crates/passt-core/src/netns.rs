@@ -227,17 +227,7 @@ fn ns_listener(
             format!("-T: cannot listen on {addr} in the namespace: {e}"),
         )
     };
-    let mut ans = agent
-        .request(&Request::Socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
-            0,
-        ))
-        .map_err(context)?;
-    let sock = ans
-        .fds
-        .pop()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))?;
+    let sock = agent.tcp_socket(domain).map_err(context)?;
     let listener = TcpListener::listen_on(sock, addr).map_err(context)?;
     Ok((listener, SocketAddr::new(host, host_port)))
 }
@@ -318,7 +308,26 @@ impl Agent {
         }
     }
 
-    /// Sends `req` and waits for its reply (blocking: setup time only).
+    /// The command's status, if a reply to a request came after it (then
+    /// no readiness will announce it).
+    pub fn exited(&self) -> Option<i32> {
+        self.exited
+    }
+
+    /// A non-blocking TCP socket of `domain` made in the namespace.
+    pub fn tcp_socket(&mut self, domain: i32) -> io::Result<OwnedFd> {
+        self.request(&Request::Socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
+            0,
+        ))?
+        .fds
+        .pop()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))
+    }
+
+    /// Sends `req` and waits for its reply (blocking: the agent answers
+    /// at once; setup time, and the engine's pool of namespace sockets).
     pub fn request(&mut self, req: &Request) -> io::Result<Answer> {
         fdpass::send(self.sock()?.as_fd(), &req.encode(), &[])?;
         loop {

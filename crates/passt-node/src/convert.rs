@@ -311,6 +311,15 @@ fn ns_tcp_forwards(b: &Value) -> R<Vec<(std::net::SocketAddr, u16)>> {
         .collect()
 }
 
+/// pasta's `--no-splice`: host-loopback clients of `-t` go through the
+/// tap like the others.
+pub fn no_splice(v: &Value) -> R<bool> {
+    match section(v, "config", "backend")? {
+        Some(b) => flag(b, "backend", "noSplice"),
+        None => Ok(false),
+    }
+}
+
 /// pasta's `-t auto`.
 pub fn tcp_auto(v: &Value) -> R<bool> {
     flag(v, "config", "tcpAuto")

@@ -104,6 +104,7 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
                 let pasta = setup_pasta(&spec).map_err(|e| format!("pasta: {e}"))?;
                 ec.backend = Some(BackendSpec::Tap(pasta.tap));
                 ec.agent = Some(pasta.agent);
+                ec.splice_inbound = !convert::no_splice(&config)?;
                 ec.splice_forwards = pasta
                     .ns_listeners
                     .into_iter()

@@ -32,6 +32,7 @@ pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
 
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use crate::flow::splice::{Change, Interest, SpliceFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
+use crate::sys::tcp::TcpSocket;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
 use forward::{AutoSpec, Forwards};
 use guest::{GuestLink, LinkState};
@@ -85,6 +87,9 @@ pub struct EngineConfig {
     pub tcp_auto: bool,
     /// pasta's `-T`: listeners in the namespace, spliced to the host.
     pub splice_forwards: Vec<SpliceForward>,
+    /// pasta: `-t` clients on the host's loopback are spliced to the
+    /// namespace's loopback (not with `--no-splice`; needs `agent`).
+    pub splice_inbound: bool,
 }
 
 impl Default for EngineConfig {
@@ -99,6 +104,7 @@ impl Default for EngineConfig {
             tcp_forwards: Vec::new(),
             tcp_auto: false,
             splice_forwards: Vec::new(),
+            splice_inbound: false,
         }
     }
 }
@@ -126,7 +132,13 @@ struct Engine {
     /// `-T` listeners (token index = position) and their flows.
     splice_listeners: Vec<SpliceForward>,
     splice: SpliceFlows,
+    /// Spare TCP sockets made in the namespace (IPv4, IPv6), so that a
+    /// spliced `-t` connection rarely waits for the agent.
+    ns_pool: Option<[Vec<std::os::fd::OwnedFd>; 2]>,
 }
+
+/// Spare namespace sockets kept per family, refilled on the timer.
+const NS_POOL: usize = 8;
 
 /// Why the loop ended by itself.
 enum Exit {
@@ -219,6 +231,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         ),
         None => None,
     };
+    let ns_pool = (config.splice_inbound && config.agent.is_some()).then(Default::default);
     let engine = Engine {
         epoll,
         timer,
@@ -236,6 +249,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         listeners,
         splice_listeners: config.splice_forwards,
         splice: SpliceFlows::new(),
+        ns_pool,
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -362,6 +376,9 @@ impl Engine {
                 let tcp = &mut self.flows.tcp;
                 self.l2
                     .with_tcp_framer(&mut self.tx, |out| tcp.timer(now, out));
+                if let Some(exit) = self.refill_ns_pool() {
+                    return Ok(Some(exit));
+                }
                 for (i, gen) in self.listeners.scan(now) {
                     if let Some(l) = self.listeners.listener(i) {
                         let token = Token::new(Kind::TcpListen, gen, i as u32);
@@ -500,15 +517,12 @@ impl Engine {
     /// guest as a SYN. A failed accept costs that connection only; running
     /// out of descriptors leaves the rest queued for the next wakeup.
     fn accept_tcp(&mut self, i: usize, gen: u8) -> io::Result<()> {
-        let Some(TcpForward {
-            listener,
-            guest_port,
-        }) = self.listeners.get(i, gen)
-        else {
-            return Ok(());
-        };
         for _ in 0..64 {
-            let (sock, peer) = match listener.accept() {
+            let Some(fwd) = self.listeners.get(i, gen) else {
+                return Ok(());
+            };
+            let guest_port = fwd.guest_port;
+            let (sock, peer) = match fwd.listener.accept() {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(e) => {
@@ -518,8 +532,22 @@ impl Engine {
                     break;
                 }
             };
+            let peer = unmap(peer);
+            if self.ns_pool.is_some() && peer.ip().is_loopback() {
+                // Loopback to loopback: the namespace's own, spliced.
+                let dst: IpAddr = if peer.is_ipv6() {
+                    Ipv6Addr::LOCALHOST.into()
+                } else {
+                    Ipv4Addr::LOCALHOST.into()
+                };
+                let out = self
+                    .ns_socket(peer.is_ipv6())
+                    .and_then(|fd| TcpSocket::connect_on(fd, SocketAddr::new(dst, guest_port)));
+                self.splice_open(sock, out)?;
+                continue;
+            }
             let Some((guest, remote)) =
-                inbound_view(&self.l2, &self.flows.tcp.map, unmap(peer), *guest_port)
+                inbound_view(&self.l2, &self.flows.tcp.map, peer, guest_port)
             else {
                 continue; // no address of that family for the guest
             };
@@ -537,34 +565,74 @@ impl Engine {
     /// Takes the connections waiting on `-T` listener `i` and joins each
     /// to a new connection to the host's loopback.
     fn accept_splice(&mut self, i: usize) -> io::Result<()> {
-        let Some(fwd) = self.splice_listeners.get(i) else {
-            return Ok(());
-        };
         for _ in 0..64 {
+            let Some(fwd) = self.splice_listeners.get(i) else {
+                return Ok(());
+            };
+            let target = fwd.target;
             let sock = match fwd.listener.accept() {
                 Ok(Some((sock, _))) => sock,
                 Ok(None) => break,
                 Err(e) => {
                     self.sink.event(Event::Warning {
-                        message: format!("-T: accept for {}: {e}", fwd.target),
+                        message: format!("-T: accept for {target}: {e}"),
                     });
                     break;
                 }
             };
-            match self.splice.open(sock, fwd.target) {
-                Ok((index, gen)) => {
-                    let none = Interest::default();
-                    let connect = Interest {
-                        read: false,
-                        write: true,
-                    };
-                    self.watch_splice(index, gen, 1, none, connect)?;
-                }
-                // The client is reset; the others go on.
-                Err(_) => Stats::add(&self.shared.stats.flow_errors, 1),
-            }
+            self.splice_open(sock, TcpSocket::connect(target))?;
         }
         Ok(())
+    }
+
+    /// Starts a spliced flow: `out` is connecting; the client is reset if
+    /// it could not be made.
+    fn splice_open(&mut self, sock: TcpSocket, out: io::Result<TcpSocket>) -> io::Result<()> {
+        match self.splice.open(sock, out) {
+            Ok((index, gen)) => {
+                let none = Interest::default();
+                let connect = Interest {
+                    read: false,
+                    write: true,
+                };
+                self.watch_splice(index, gen, 1, none, connect)
+            }
+            // The client is reset; the others go on.
+            Err(_) => {
+                Stats::add(&self.shared.stats.flow_errors, 1);
+                Ok(())
+            }
+        }
+    }
+
+    /// A socket in the namespace of the family of `v6`, from the pool or
+    /// else straight from the agent.
+    fn ns_socket(&mut self, v6: bool) -> io::Result<std::os::fd::OwnedFd> {
+        if let Some(fd) = self.ns_pool.as_mut().and_then(|p| p[usize::from(v6)].pop()) {
+            return Ok(fd);
+        }
+        let agent = self.agent.as_mut().ok_or(io::ErrorKind::NotConnected)?;
+        agent.tcp_socket(if v6 { libc::AF_INET6 } else { libc::AF_INET })
+    }
+
+    /// Tops the namespace socket pool up. The agent's replies may carry
+    /// the command's exit, which then ends the engine here.
+    fn refill_ns_pool(&mut self) -> Option<Exit> {
+        let (Some(pool), Some(agent)) = (self.ns_pool.as_mut(), self.agent.as_mut()) else {
+            return None;
+        };
+        for (i, domain) in [libc::AF_INET, libc::AF_INET6].into_iter().enumerate() {
+            while pool[i].len() < NS_POOL {
+                match agent.tcp_socket(domain) {
+                    Ok(fd) => pool[i].push(fd),
+                    Err(_) => break,
+                }
+            }
+        }
+        agent.exited().map(|status| {
+            self.sink.event(Event::CommandExited { status });
+            Exit::Finished(format!("command exited with status {status}"))
+        })
     }
 
     /// Adds, changes or removes side `s` of spliced flow `index` in epoll.

@@ -3,7 +3,9 @@
 //! tap, no Ethernet and no copy through user space.
 //!
 //! A connection accepted on a `-T` listener in the namespace (side 0) is
-//! joined to a non-blocking connect to the host's loopback (side 1). Each
+//! joined to a non-blocking connect to the host's loopback (side 1); one
+//! from the host's loopback to a `-t` port, to a connect to the
+//! namespace's loopback, from a socket the agent made there. Each
 //! direction has a pipe: bytes read from side `d` go into `pipes[d]` and
 //! from there out of the other side. Side 0's data waits in its socket
 //! until side 1 is connected; a refused connect resets side 0.
@@ -21,7 +23,6 @@
 //! it is reused, so stale events for a closed flow are ignored.
 
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::AsFd;
 
 use crate::sys::pipe::{splice, Moved, Pipe};
@@ -108,16 +109,21 @@ impl SpliceFlows {
         self.live == 0
     }
 
-    /// Joins `accepted` to a new connection to `target`. Returns the slot
-    /// and generation to register side 1 under, for writability (connect
-    /// completion); side 0 is registered once connected.
-    pub fn open(&mut self, accepted: TcpSocket, target: SocketAddr) -> io::Result<(usize, u8)> {
-        if self.live >= MAX_FLOWS {
-            accepted.set_reset_on_close();
-            return Err(io::Error::from_raw_os_error(libc::EMFILE));
-        }
-        let out = match TcpSocket::connect(target) {
-            Ok(s) => s,
+    /// Joins `accepted` to `out`, a connection in progress. Returns the
+    /// slot and generation to register side 1 under, for writability
+    /// (connect completion); side 0 is registered once connected. On
+    /// error the client is reset.
+    pub fn open(
+        &mut self,
+        accepted: TcpSocket,
+        out: io::Result<TcpSocket>,
+    ) -> io::Result<(usize, u8)> {
+        let out = match out {
+            Ok(s) if self.live < MAX_FLOWS => s,
+            Ok(_) => {
+                accepted.set_reset_on_close();
+                return Err(io::Error::from_raw_os_error(libc::EMFILE));
+            }
             Err(e) => {
                 accepted.set_reset_on_close();
                 return Err(e);
@@ -369,7 +375,9 @@ mod tests {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let (mut client, accepted) = pair();
         let mut flows = SpliceFlows::new();
-        let (index, gen) = flows.open(accepted, server.local_addr().unwrap()).unwrap();
+        let (index, gen) = flows
+            .open(accepted, TcpSocket::connect(server.local_addr().unwrap()))
+            .unwrap();
         let (mut srv, _) = server.accept().unwrap();
         let mut rig = Rig { flows, index, gen };
         let up: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -403,7 +411,7 @@ mod tests {
         drop(closed);
         let (mut client, accepted) = pair();
         let mut flows = SpliceFlows::new();
-        let (index, gen) = flows.open(accepted, target).unwrap();
+        let (index, gen) = flows.open(accepted, TcpSocket::connect(target)).unwrap();
         let mut rig = Rig { flows, index, gen };
         rig.spin(|f| f.is_empty());
         assert_eq!(rig.flows.resets, 1);
@@ -419,7 +427,9 @@ mod tests {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let (_client, accepted) = pair();
         let mut flows = SpliceFlows::new();
-        let (index, gen) = flows.open(accepted, server.local_addr().unwrap()).unwrap();
+        let (index, gen) = flows
+            .open(accepted, TcpSocket::connect(server.local_addr().unwrap()))
+            .unwrap();
         let (_srv, _) = server.accept().unwrap();
         let before = flows.watched(index, gen, 1).unwrap();
         assert!(before.write && !before.read);

@@ -101,6 +101,10 @@ mod tests {
         let (a2, _) = l.accept().unwrap();
         let b = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (mut b2, _) = l.accept().unwrap();
+        // SPLICE_F_NONBLOCK covers the pipe only: the sockets must be
+        // non-blocking themselves, as the engine's are.
+        a2.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
         let p = Pipe::new().unwrap();
         assert!(p.capacity >= 4096);
         assert_eq!(

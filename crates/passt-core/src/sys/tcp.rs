@@ -44,6 +44,12 @@ impl TcpSocket {
             libc::AF_INET
         };
         let fd = super::socket::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+        Self::connect_on(fd, dst)
+    }
+
+    /// As `connect`, with a non-blocking socket made elsewhere (in pasta's
+    /// namespace, by the agent), which connects within its namespace.
+    pub fn connect_on(fd: OwnedFd, dst: SocketAddr) -> io::Result<Self> {
         let s = TcpSocket { fd };
         // Peek offsets make MSG_PEEK continue where the last peek ended.
         setsockopt(s.raw(), sockopt::TcpNoDelay, &true)?;
