@@ -5,6 +5,16 @@ import { agentPath, native, type BindingConfig, type EngineStats } from './nativ
 import { Engine } from './engine.js';
 import { planGuest, readResolvConf, type GuestOverrides, type GuestPlan } from './guest.js';
 
+/** A forwarded host port (-t/-u); without `addr`, every address of each
+ * family the guest has. */
+export interface PortForwardOption {
+  addr?: string;
+  iface?: string;
+  port: number;
+  guestPort: number;
+  bestEffort?: boolean;
+}
+
 export interface CommonOptions extends GuestOverrides {
   /** -i / --outbound-if4 / --outbound-if6: host interfaces to copy from. */
   interface?: string;
@@ -16,7 +26,9 @@ export interface CommonOptions extends GuestOverrides {
    * `bestEffort`: a port that cannot be bound is skipped (-t all)
    * instead of failing the start. `iface`: only connections arriving
    * through that interface (-t %IFACE/PORTS). */
-  tcpForwards?: { addr?: string; iface?: string; port: number; guestPort: number; bestEffort?: boolean }[];
+  tcpForwards?: PortForwardOption[];
+  /** -u: inbound UDP forwards, the same way. */
+  udpForwards?: PortForwardOption[];
 }
 
 export interface PasstOptions extends CommonOptions {
@@ -82,11 +94,10 @@ function plan(o: CommonOptions): GuestPlan {
 function base(p: GuestPlan, o: CommonOptions): BindingConfig {
   const c: BindingConfig = { guest: p.guest, gatewayMap: p.gatewayMap };
   if (o.pcap) c.pcap = o.pcap;
-  if (o.tcpForwards?.length) {
-    // No bind address: every address of each family the guest has.
-    const binds = (addr?: string) =>
-      addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])];
-    c.tcpForwards = o.tcpForwards.flatMap((f) =>
+  // No bind address: every address of each family the guest has.
+  const binds = (addr?: string) => (addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])]);
+  const forwards = (list: PortForwardOption[]) =>
+    list.flatMap((f) =>
       binds(f.addr).map((addr) => ({
         addr,
         port: f.port,
@@ -95,7 +106,8 @@ function base(p: GuestPlan, o: CommonOptions): BindingConfig {
         ...(f.bestEffort ? { bestEffort: true } : {}),
       })),
     );
-  }
+  if (o.tcpForwards?.length) c.tcpForwards = forwards(o.tcpForwards);
+  if (o.udpForwards?.length) c.udpForwards = forwards(o.udpForwards);
   return c;
 }
 

@@ -3,7 +3,8 @@
 // once ready. Returns the process exit status.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { startPasst, startPasta, type CommonOptions, type Instance } from './api.js';
+import { startPasst, startPasta, type CommonOptions, type Instance, type PortForwardOption } from './api.js';
+import type { PortForward } from './config/portspec.js';
 import type { Config } from './config/types.js';
 import { expand } from './config/portspec.js';
 import type { EngineStats } from './native.js';
@@ -25,9 +26,17 @@ function common(c: Config): CommonOptions {
     const v = c[k];
     if (v !== undefined) o[k] = v;
   }
-  const t = c.forward.tcp;
+  const tcp = forwards(c.forward.tcp);
+  if (tcp) o.tcpForwards = tcp;
+  const udp = forwards(c.forward.udp);
+  if (udp) o.udpForwards = udp;
+  return o;
+}
+
+/** The host ports a -t/-u option forwards (none for 'none' and 'auto'). */
+function forwards(t: PortForward): PortForwardOption[] | undefined {
   if (t.mode === 'spec') {
-    o.tcpForwards = t.specs.flatMap((spec) => {
+    return t.specs.flatMap((spec) => {
       // Exclusions alone forward everything else, as -t all does: what
       // can be bound, outside the ephemeral range.
       const everything = spec.rules.length === 0;
@@ -40,11 +49,13 @@ function common(c: Config): CommonOptions {
         ...(everything ? { bestEffort: true } : {}),
       }));
     });
-  } else if (t.mode === 'all') {
-    o.tcpForwards = [];
-    for (let port = 1; port <= 65535; port++) if (!ephemeral(port)) o.tcpForwards.push({ port, guestPort: port, bestEffort: true });
   }
-  return o;
+  if (t.mode === 'all') {
+    const all: PortForwardOption[] = [];
+    for (let port = 1; port <= 65535; port++) if (!ephemeral(port)) all.push({ port, guestPort: port, bestEffort: true });
+    return all;
+  }
+  return undefined;
 }
 
 let ephemeralRange: [number, number] | undefined;

@@ -41,6 +41,16 @@ export interface EngineStats {
 }
 
 /** The engine's configuration as it crosses to Rust (see convert.rs). */
+/** A host port forwarded to the guest: where to listen, the guest port,
+ * the interface (%IFACE), and whether failing to bind skips it. */
+export interface Forward {
+  addr: string;
+  iface?: string;
+  port: number;
+  guestPort: number;
+  bestEffort?: boolean;
+}
+
 export interface BindingConfig {
   guest: {
     ourMac: string;
@@ -54,7 +64,9 @@ export interface BindingConfig {
   gatewayMap?: { v4?: string; v6?: string };
   pcap?: string;
   /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */
-  tcpForwards?: { addr: string; iface?: string; port: number; guestPort: number; bestEffort?: boolean }[];
+  tcpForwards?: Forward[];
+  /** Inbound UDP forwards (-u), the same way. */
+  udpForwards?: Forward[];
   /** pasta: forward the ports the namespace listens on (-t auto). */
   tcpAuto?: boolean;
   backend?:

@@ -3,7 +3,7 @@
 // port; host clients on loopback appear as the gateway, a client in a
 // "remote" namespace behind a veth appears with its real address.
 import test from 'ava';
-import { inFakehost } from '../helpers/fakehost.js';
+import { inFakehost, remoteNs } from '../helpers/fakehost.js';
 
 // Dual-stack HTTP server: GET serves files, PUT answers the body's sha256,
 // and every request logs the client's address.
@@ -24,20 +24,6 @@ class S(http.server.ThreadingHTTPServer):
 os.chdir(sys.argv[2]); S(("::", int(sys.argv[1])), H).serve_forever()
 `;
 
-// A second namespace behind a veth, 198.51.100.2 and 2001:db8:1::2, for a
-// client that is neither loopback nor the host itself.
-const remote = `
-unshare --net sleep 300 & r=$!
-for i in $(seq 50); do [ "$(readlink /proc/$r/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.05; done
-ip link add r0 type veth peer name r1
-ip link set r1 netns $r
-ip addr add 198.51.100.1/24 dev r0
-ip -6 addr add 2001:db8:1::1/64 dev r0 nodad
-ip link set r0 up
-rx() { nsenter --net=/proc/$r/ns/net "$@"; }
-rx sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev r1; ip -6 addr add 2001:db8:1::2/64 dev r1 nodad; ip link set r1 up'
-`;
-
 function script(mib: number, flags: string): string {
   return `
 set -u
@@ -49,7 +35,7 @@ head -c ${mib * 1024 * 1024} /dev/urandom > $d/f
 head -c ${4 * 1024 * 1024} /dev/urandom > $d/g
 echo "want $(sha256sum $d/f | cut -d' ' -f1)"
 echo "wantg $(sha256sum $d/g | cut -d' ' -f1)"
-${remote}
+${remoteNs}
 timeout 170 node dist/cli/pasta.js --config-net ${flags} -t 18080:8080 -- sh -c "
   python3 $d/srv.py 8080 $d > $d/log 2>&1 & s=\\$!
   for i in \\$(seq 100); do python3 -c 'import socket; socket.create_connection((\\"::1\\", 8080))' 2>/dev/null && break; sleep 0.1; done
@@ -231,7 +217,7 @@ test('-t %IFACE/PORT: only connections through that interface are forwarded', as
     `
     d=$(mktemp -d)
     ${conn}
-    ${remote}
+    ${remoteNs}
     node dist/cli/pasta.js --config-net -t %lo/18086:5000 -t %r0/18087:5000 -- sh -c "
       python3 -c 'import socket
 s = socket.create_server((\\"::\\", 5000), family=socket.AF_INET6, dualstack_ipv6=True)

@@ -7,6 +7,21 @@ import { fileURLToPath } from 'node:url';
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const fakehostSh = fileURLToPath(new URL('../../../shared/testnet/fakehost.sh', import.meta.url));
 
+// A bash snippet: a second namespace behind a veth (r0 here, r1 there),
+// 198.51.100.2 and 2001:db8:1::2, for a client that is neither loopback
+// nor the host itself; `rx CMD` runs there, `$r` is its holder's PID.
+export const remoteNs = `
+unshare --net sleep 300 & r=$!
+for i in $(seq 50); do [ "$(readlink /proc/$r/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break; sleep 0.05; done
+ip link add r0 type veth peer name r1
+ip link set r1 netns $r
+ip addr add 198.51.100.1/24 dev r0
+ip -6 addr add 2001:db8:1::1/64 dev r0 nodad
+ip link set r0 up
+rx() { nsenter --net=/proc/$r/ns/net "$@"; }
+rx sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev r1; ip -6 addr add 2001:db8:1::2/64 dev r1 nodad; ip link set r1 up'
+`;
+
 export interface Run {
   status: number | null;
   stdout: string;

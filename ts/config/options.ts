@@ -92,7 +92,7 @@ export const OPTIONS: OptionDef[] = [
   def('migrate-exit', undefined, undefined, ['passt'], 'unsupported', 'Exit after migration'),
   def('migrate-no-linger', undefined, undefined, ['passt'], 'unsupported', 'Close sockets after migration'),
   def('tcp-ports', 't', 'SPEC', both, 'ok', 'TCP port forwarding to guest or namespace'),
-  def('udp-ports', 'u', 'SPEC', both, 'later', 'UDP port forwarding to guest or namespace'),
+  def('udp-ports', 'u', 'SPEC', both, 'ok', 'UDP port forwarding to guest or namespace (not auto yet)'),
   def('tcp-ns', 'T', 'SPEC', ['pasta'], 'ok', 'TCP port forwarding from namespace to host (ports; not auto yet)'),
   def('udp-ns', 'U', 'SPEC', ['pasta'], 'later', 'UDP port forwarding from namespace to host'),
   def('ns-ifname', 'I', 'NAME', ['pasta'], 'ok', 'Name of the tap interface in the namespace'),

@@ -14,6 +14,7 @@ use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{self as icmp_flow, IcmpFlows, RequestError};
 use crate::flow::tcp::{self as tcp_flow, TcpFlows};
+use crate::flow::udp::{self as udp_flow, Route, UdpError, UdpFlows, UdpForward};
 use crate::services::{arp as arp_svc, dhcp, dhcpv6 as dhcpv6_svc, ndp};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::frame::{parse_frame, Payload, L4};
@@ -23,6 +24,9 @@ use crate::wire::{arp, dhcpv4, dhcpv6, icmp, ipv4, ipv6, ndisc, tcp, udp, DropRe
 pub struct Flows {
     pub icmp: IcmpFlows,
     pub tcp: TcpFlows,
+    pub udp: UdpFlows,
+    /// `-u` listeners: the guest's replies to their clients leave by them.
+    pub udp_forwards: Vec<UdpForward>,
 }
 
 /// A socket the engine must (re)register after a frame.
@@ -30,6 +34,8 @@ pub struct Flows {
 pub enum NewSocket {
     Icmp(usize),
     Tcp(tcp_flow::Registration),
+    /// A new UDP flow's socket: (index, generation).
+    Udp(usize, u8),
 }
 
 pub struct L2 {
@@ -173,8 +179,35 @@ impl L2 {
                     Ok(reg.map(NewSocket::Tcp))
                 }
                 L4::Udp(_) if self.cfg.disabled.udp => Err(DropReason::Disabled),
-                // TCP and UDP flows come with the next issues.
-                L4::Udp(_) | L4::Other(..) => Err(DropReason::Unsupported),
+                L4::Udp(u) => {
+                    if u.src_port == 0 || u.dst_port == 0 {
+                        return Err(DropReason::BadPort);
+                    }
+                    let src = std::net::SocketAddr::new(ip.src, u.src_port);
+                    let dst = std::net::SocketAddr::new(ip.dst, u.dst_port);
+                    match flows.udp.guest_datagram(src, dst, u.payload, now) {
+                        Ok(Route::Socket { index, gen, new }) => {
+                            Ok(new.then_some(NewSocket::Udp(index, gen)))
+                        }
+                        Ok(Route::Listener { listener, to }) => {
+                            match flows.udp_forwards.get(listener) {
+                                Some(f) if f.sock.send_to(u.payload, to).is_ok() => Ok(None),
+                                _ => Err(DropReason::NoFlow),
+                            }
+                        }
+                        Err(UdpError::Connect(_)) => {
+                            // No route on the host: tell the guest, as a
+                            // router would (host / address unreachable).
+                            let (kind, code) = if src.is_ipv6() { (1, 3) } else { (3, 1) };
+                            self.udp_error(tx, src, dst, None, kind, code, u.payload);
+                            Err(DropReason::NoFlow)
+                        }
+                        Err(UdpError::TooManyFlows | UdpError::Socket(_)) => {
+                            Err(DropReason::NoFlow)
+                        }
+                    }
+                }
+                L4::Other(..) => Err(DropReason::Unsupported),
             },
         }
     }
@@ -190,6 +223,60 @@ impl L2 {
         let our_mac = self.cfg.our_mac;
         let ip_id = &mut self.ip_id;
         Some(f(&mut |seg| push_tcp(tx, our_mac, guest_mac, ip_id, &seg)))
+    }
+
+    /// Frames what a UDP flow produced: a datagram for the guest, or an
+    /// ICMP error for one of its datagrams.
+    pub fn udp_event(&mut self, tx: &mut TxQueue, ev: udp_flow::Event<'_>) {
+        match ev {
+            udp_flow::Event::Datagram(d) => {
+                let Some(mac) = self.guest_mac else { return };
+                let our_mac = self.cfg.our_mac;
+                push_udp(tx, our_mac, mac, &mut self.ip_id, d.src, d.dst, d.payload);
+            }
+            udp_flow::Event::Unreachable(u) => {
+                let (kind, code) = (u.icmp_type, u.icmp_code);
+                self.udp_error(tx, u.guest, u.remote, u.offender, kind, code, u.original);
+            }
+        }
+    }
+
+    /// An ICMP(v6) error to the guest about its datagram from `guest` to
+    /// `remote`, sent by `offender` (else the remote itself), quoting as
+    /// much of `original` (the payload) as the minimum MTU allows.
+    #[allow(clippy::too_many_arguments)]
+    fn udp_error(
+        &mut self,
+        tx: &mut TxQueue,
+        guest: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+        offender: Option<IpAddr>,
+        kind: u8,
+        code: u8,
+        original: &[u8],
+    ) {
+        let Some(mac) = self.guest_mac else { return };
+        let Some(mut msg) = udp_error_message(guest, remote, original.len(), kind, code) else {
+            return;
+        };
+        // RFC 1812 4.3.2.3 / RFC 4443 2.4(c): no more than 576 / 1280
+        // bytes in all.
+        let room: usize = if remote.is_ipv6() {
+            1280 - 40
+        } else {
+            576 - 20
+        };
+        let quoted = original.len().min(room.saturating_sub(msg.len()));
+        msg.extend_from_slice(&original[..quoted]);
+        let from = offender.unwrap_or(remote.ip());
+        match (from, guest.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                icmp::fill_checksum_v4(&mut msg);
+                self.ipv4_frame(tx, mac, s, d, ipv4::PROTO_ICMP, &msg);
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => self.icmpv6_frame(tx, mac, s, d, &msg),
+            _ => {}
+        }
     }
 
     /// Frames an echo reply from a flow.
@@ -356,6 +443,82 @@ impl L2 {
     }
 }
 
+/// Frames one UDP datagram for the guest, from `src` to `dst`.
+fn push_udp(
+    tx: &mut TxQueue,
+    our_mac: MacAddr,
+    guest_mac: MacAddr,
+    ip_id: &mut u16,
+    src: std::net::SocketAddr,
+    dst: std::net::SocketAddr,
+    payload: &[u8],
+) -> bool {
+    let len = udp::HEADER_LEN + payload.len();
+    let (sport, dport) = (src.port(), dst.port());
+    match (src.ip(), dst.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            *ip_id = ip_id.wrapping_add(1);
+            let id = *ip_id;
+            tx.push(ethernet::HEADER_LEN + ipv4::HEADER_LEN + len, |b| {
+                ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV4);
+                let ip = &mut b[ethernet::HEADER_LEN..];
+                ipv4::emit_header(ip, s, d, ipv4::PROTO_UDP, len, id);
+                let l4 = &mut ip[ipv4::HEADER_LEN..];
+                l4[udp::HEADER_LEN..].copy_from_slice(payload);
+                udp::emit(l4, s.into(), d.into(), sport, dport, payload.len());
+            })
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + len, |b| {
+                ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV6);
+                let ip = &mut b[ethernet::HEADER_LEN..];
+                ipv6::emit_header(ip, s, d, ipv6::NEXT_UDP, len, 64);
+                let l4 = &mut ip[ipv6::HEADER_LEN..];
+                l4[udp::HEADER_LEN..].copy_from_slice(payload);
+                udp::emit(l4, s.into(), d.into(), sport, dport, payload.len());
+            })
+        }
+        _ => false,
+    }
+}
+
+/// The ICMP error message (checksum left zero) that tells the guest its
+/// datagram from `guest` to `remote` (`len` bytes of payload) failed:
+/// the fixed header, then the start of the offending packet as the guest
+/// sent it, its IP header and UDP header (RFC 792, RFC 4443 §2.4: as much
+/// as fits; these 28 or 48 bytes are what stacks match on).
+fn udp_error_message(
+    guest: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    len: usize,
+    kind: u8,
+    code: u8,
+) -> Option<Vec<u8>> {
+    let udp_len = udp::HEADER_LEN + len;
+    let ip_len = match remote {
+        std::net::SocketAddr::V4(_) => ipv4::HEADER_LEN,
+        std::net::SocketAddr::V6(_) => ipv6::HEADER_LEN,
+    };
+    let mut m = vec![0u8; icmp::HEADER_LEN + ip_len + udp::HEADER_LEN];
+    m[0] = kind;
+    m[1] = code;
+    let inner = &mut m[icmp::HEADER_LEN..];
+    match (guest.ip(), remote.ip()) {
+        (IpAddr::V4(g), IpAddr::V4(r)) => {
+            ipv4::emit_header(inner, g, r, ipv4::PROTO_UDP, udp_len, 0)
+        }
+        (IpAddr::V6(g), IpAddr::V6(r)) => {
+            ipv6::emit_header(inner, g, r, ipv6::NEXT_UDP, udp_len, 64)
+        }
+        _ => return None,
+    }
+    let u = &mut inner[ip_len..];
+    u[0..2].copy_from_slice(&guest.port().to_be_bytes());
+    u[2..4].copy_from_slice(&remote.port().to_be_bytes());
+    u[4..6].copy_from_slice(&(u16::try_from(udp_len).unwrap_or(u16::MAX)).to_be_bytes());
+    Some(m)
+}
+
 /// Frames one TCP segment for the guest.
 fn push_tcp(
     tx: &mut TxQueue,
@@ -405,6 +568,35 @@ fn push_tcp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_error_quotes_the_guests_datagram() {
+        let guest: std::net::SocketAddr = "192.0.2.2:40000".parse().unwrap();
+        let remote: std::net::SocketAddr = "192.0.2.1:53".parse().unwrap();
+        let m = udp_error_message(guest, remote, 12, 3, 3).unwrap();
+        assert_eq!(m.len(), 8 + 20 + 8);
+        assert_eq!(&m[..8], &[3, 3, 0, 0, 0, 0, 0, 0]);
+        let ip = &m[8..28];
+        assert_eq!(ip[0], 0x45);
+        assert_eq!(u16::from_be_bytes([ip[2], ip[3]]), 20 + 8 + 12);
+        assert_eq!(ip[9], 17);
+        assert_eq!(&ip[12..16], &[192, 0, 2, 2]);
+        assert_eq!(&ip[16..20], &[192, 0, 2, 1]);
+        assert_eq!(&m[28..], &[0x9c, 0x40, 0, 53, 0, 20, 0, 0]);
+        let v6 = udp_error_message(
+            "[fd00::2]:5000".parse().unwrap(),
+            "[fd00::1]:53".parse().unwrap(),
+            0,
+            1,
+            4,
+        )
+        .unwrap();
+        assert_eq!(v6.len(), 8 + 40 + 8);
+        assert_eq!((v6[0], v6[1]), (1, 4));
+        assert_eq!(v6[8] >> 4, 6);
+        assert_eq!(v6[8 + 6], 17);
+        assert_eq!(&v6[48..], &[0x13, 0x88, 0, 53, 0, 8, 0, 0]);
+    }
 
     #[test]
     fn inbound_goes_to_the_address_the_guest_uses() {

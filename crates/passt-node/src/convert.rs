@@ -265,16 +265,25 @@ pub struct Forward {
 }
 
 pub fn tcp_forwards(v: &Value) -> R<Vec<Forward>> {
-    let items = match field(v, "config", "tcpForwards") {
+    forwards(v, "tcpForwards")
+}
+
+/// `udpForwards`, the same for `-u`.
+pub fn udp_forwards(v: &Value) -> R<Vec<Forward>> {
+    forwards(v, "udpForwards")
+}
+
+fn forwards(v: &Value, key: &str) -> R<Vec<Forward>> {
+    let items = match field(v, "config", key) {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err("tcpForwards: expected an array".into()),
+        Some(_) => return Err(format!("{key}: expected an array")),
     };
     items
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let p = format!("tcpForwards[{i}]");
+            let p = format!("{key}[{i}]");
             let addr: std::net::IpAddr = req(f, &p, "addr")?;
             let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
             let guest_port: u16 =

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use passt_core::engine::BackendSpec;
 use passt_core::engine::{
-    self, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward, TcpForward,
+    self, forward, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward, TcpForward,
 };
 use passt_core::netns::setup_pasta;
 
@@ -95,6 +95,30 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
                 });
             }
             ec.tcp_forwards.extend(bound);
+        }
+        let (best_effort, required): (Vec<_>, Vec<_>) = convert::udp_forwards(&config)?
+            .into_iter()
+            .partition(|f| f.best_effort);
+        ec.udp_forwards = required
+            .into_iter()
+            .map(|f| forward::bind_udp(f.addr, f.device.as_deref(), f.guest_port))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        if !best_effort.is_empty() {
+            let wanted: Vec<_> = best_effort
+                .into_iter()
+                .map(|f| (f.addr, f.device, f.guest_port))
+                .collect();
+            let (bound, cut) = forward::bind_udp_best_effort(&wanted);
+            if cut > 0 {
+                sink.event(Event::Warning {
+                    message: format!(
+                        "-u: {cut} of {} listening sockets not opened: descriptor limit",
+                        wanted.len()
+                    ),
+                });
+            }
+            ec.udp_forwards.extend(bound);
         }
         ec.tcp_auto = convert::tcp_auto(&config)?;
         match convert::attach(&config)? {

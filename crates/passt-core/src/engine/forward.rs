@@ -23,7 +23,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::flow::udp::UdpForward;
 use crate::sys::tcp::TcpListener;
+use crate::sys::udp::UdpSocket;
 
 /// How often pasta's automatic forwards follow the namespace (man pasta:
 /// "every second").
@@ -92,6 +94,44 @@ impl TcpForward {
 pub struct SpliceForward {
     pub listener: TcpListener,
     pub target: SocketAddr,
+}
+
+/// `-u`: a listening UDP socket on `addr` (through `device` only, if
+/// given) for the guest's `guest_port`; the error names the option.
+pub fn bind_udp(addr: SocketAddr, device: Option<&str>, guest_port: u16) -> io::Result<UdpForward> {
+    let open = || -> io::Result<UdpSocket> {
+        let sock = UdpSocket::open(addr.is_ipv6())?;
+        if let Some(d) = device {
+            sock.bind_device(d)?;
+        }
+        sock.bind(addr)?;
+        Ok(sock)
+    };
+    let sock = open().map_err(|e| {
+        let on = match device {
+            Some(d) => format!("{addr}%{d}"),
+            None => addr.to_string(),
+        };
+        io::Error::new(e.kind(), format!("-u: cannot listen on {on}: {e}"))
+    })?;
+    Ok(UdpForward { sock, guest_port })
+}
+
+/// As `TcpForward::bind_best_effort`, for `-u all` and exclusions.
+pub fn bind_udp_best_effort(
+    wanted: &[(SocketAddr, Option<String>, u16)],
+) -> (Vec<UdpForward>, usize) {
+    let budget = descriptor_budget();
+    let mut bound = Vec::new();
+    for (i, (addr, device, guest_port)) in wanted.iter().enumerate() {
+        if bound.len() >= budget {
+            return (bound, wanted.len() - i);
+        }
+        if let Ok(f) = bind_udp(*addr, device.as_deref(), *guest_port) {
+            bound.push(f);
+        }
+    }
+    (bound, 0)
 }
 
 /// Descriptors we may spend on best-effort listeners: three quarters of

@@ -48,9 +48,11 @@ use crate::config::GuestConfig;
 use crate::flow::icmp::{GatewayMap, IcmpFlows};
 use crate::flow::splice::{Change, Interest, SpliceFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
+use crate::flow::udp::{UdpFlows, UdpForward};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
 use crate::sys::tcp::TcpSocket;
+use crate::sys::udp::RecvBatch;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
 use forward::{AutoSpec, Forwards};
 use guest::{GuestLink, LinkState};
@@ -90,6 +92,8 @@ pub struct EngineConfig {
     /// pasta: `-t` clients on the host's loopback are spliced to the
     /// namespace's loopback (not with `--no-splice`; needs `agent`).
     pub splice_inbound: bool,
+    /// Inbound UDP forwards (`-u`), bound before anything starts.
+    pub udp_forwards: Vec<UdpForward>,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +109,7 @@ impl Default for EngineConfig {
             tcp_auto: false,
             splice_forwards: Vec::new(),
             splice_inbound: false,
+            udp_forwards: Vec::new(),
         }
     }
 }
@@ -135,6 +140,8 @@ struct Engine {
     /// Spare TCP sockets made in the namespace (IPv4, IPv6), so that a
     /// spliced `-t` connection rarely waits for the agent.
     ns_pool: Option<[Vec<std::os::fd::OwnedFd>; 2]>,
+    /// Where UDP sockets are read into (recvmmsg), allocated once.
+    udp_batch: RecvBatch,
 }
 
 /// Spare namespace sockets kept per family, refilled on the timer.
@@ -220,6 +227,10 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     for (i, gen, l) in listeners.all() {
         epoll.add_readable(l, Token::new(Kind::TcpListen, gen, i as u32).encode())?;
     }
+    for (i, f) in config.udp_forwards.iter().enumerate() {
+        let token = Token::new(Kind::UdpListen, 0, i as u32);
+        epoll.add_readable(&f.sock, token.encode())?;
+    }
     for (i, f) in config.splice_forwards.iter().enumerate() {
         let token = Token::new(Kind::SpliceListen, 0, i as u32);
         epoll.add_readable(&f.listener, token.encode())?;
@@ -242,6 +253,8 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         flows: Flows {
             icmp: IcmpFlows::new(config.gateway_map),
             tcp: TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520)),
+            udp: UdpFlows::new(config.gateway_map),
+            udp_forwards: config.udp_forwards,
         },
         l2: L2::new(config.guest),
         tx: TxQueue::new(TX_QUEUE),
@@ -250,6 +263,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         splice_listeners: config.splice_forwards,
         splice: SpliceFlows::new(),
         ns_pool,
+        udp_batch: RecvBatch::new(crate::sys::udp::MAX_BATCH),
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -373,6 +387,11 @@ impl Engine {
                 Stats::add(&stats.ticks, self.timer.expirations()?);
                 let now = Instant::now();
                 self.flows.icmp.expire(now);
+                self.flows.udp.expire(now);
+                let full = self.flows.udp.take_dropped();
+                if full > 0 {
+                    stats.drop_n(crate::wire::DropReason::SocketFull, full);
+                }
                 let tcp = &mut self.flows.tcp;
                 self.l2
                     .with_tcp_framer(&mut self.tx, |out| tcp.timer(now, out));
@@ -416,6 +435,18 @@ impl Engine {
                 }
             }
             Kind::TcpListen => self.accept_tcp(token.index as usize, token.side)?,
+            Kind::Udp => {
+                let (l2, tx) = (&mut self.l2, &mut self.tx);
+                let (index, gen) = (token.index as usize, token.side);
+                self.flows.udp.socket_readable(
+                    index,
+                    gen,
+                    Instant::now(),
+                    &mut self.udp_batch,
+                    &mut |ev| l2.udp_event(tx, ev),
+                );
+            }
+            Kind::UdpListen => self.udp_inbound(token.index as usize, error),
             Kind::SpliceListen => self.accept_splice(token.index as usize)?,
             Kind::Splice => {
                 let (index, gen, side) = (token.index as usize, token.side >> 1, token.side & 1);
@@ -497,6 +528,7 @@ impl Engine {
             // The guest is gone: its flows and their sockets go too.
             self.flows.tcp.clear();
             self.flows.icmp.clear();
+            self.flows.udp.clear();
         }
         match state {
             LinkState::Up => Ok(None),
@@ -560,6 +592,49 @@ impl Engine {
             });
         }
         Ok(())
+    }
+
+    /// Datagrams from clients of `-u` listener `i`: each goes to the guest
+    /// as the flow (guest, client as seen) says; errors queued on the
+    /// listener (ICMP for the guest's replies) are drained and reported.
+    fn udp_inbound(&mut self, i: usize, error: bool) {
+        let Some(fwd) = self.flows.udp_forwards.get(i) else {
+            return;
+        };
+        let (l2, tx, udp) = (&mut self.l2, &mut self.tx, &mut self.flows.udp);
+        if error {
+            udp.listener_errors(i, &fwd.sock, &mut self.udp_batch, &mut |ev| {
+                l2.udp_event(tx, ev)
+            });
+        }
+        let now = Instant::now();
+        for _ in 0..4 {
+            let n = match fwd.sock.recv_batch(&mut self.udp_batch) {
+                Ok(n) => n,
+                // An ICMP error reported late on the listener: retry.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(_) => break,
+            };
+            for (client, payload) in self.udp_batch.iter() {
+                let client = unmap(client);
+                let Some((guest, seen)) = inbound_view(l2, &udp.map, client, fwd.guest_port) else {
+                    continue;
+                };
+                if udp.inbound(i, client, guest, seen, now).is_ok() {
+                    l2.udp_event(
+                        tx,
+                        crate::flow::udp::Event::Datagram(crate::flow::udp::Datagram {
+                            src: seen,
+                            dst: guest,
+                            payload,
+                        }),
+                    );
+                }
+            }
+            if n < self.udp_batch.capacity() {
+                break;
+            }
+        }
     }
 
     /// Takes the connections waiting on `-T` listener `i` and joins each
@@ -661,6 +736,12 @@ impl Engine {
             NewSocket::Icmp(index) => {
                 if let Some(sock) = self.flows.icmp.socket(index) {
                     let token = Token::new(Kind::Icmp, 0, index as u32);
+                    self.epoll.add_readable(sock, token.encode())?;
+                }
+            }
+            NewSocket::Udp(index, gen) => {
+                if let Some(sock) = self.flows.udp.socket(index, gen) {
+                    let token = Token::new(Kind::Udp, gen, index as u32);
                     self.epoll.add_readable(sock, token.encode())?;
                 }
             }

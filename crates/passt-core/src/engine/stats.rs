@@ -46,7 +46,11 @@ impl Stats {
     }
 
     pub fn drop(&self, reason: DropReason) {
-        Stats::add(&self.drops[reason.index()], 1);
+        self.drop_n(reason, 1);
+    }
+
+    pub fn drop_n(&self, reason: DropReason, n: u64) {
+        Stats::add(&self.drops[reason.index()], n);
     }
 
     pub fn snapshot(&self) -> Snapshot {

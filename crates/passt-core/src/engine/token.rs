@@ -30,6 +30,11 @@ pub enum Kind {
     Splice = 9,
     /// A `-T` listener in pasta's namespace; index = its place in the list.
     SpliceListen = 10,
+    /// A UDP flow's socket; index = flow, side = slot generation.
+    Udp = 11,
+    /// A listening socket of an inbound UDP forward (`-u`); index = its
+    /// place in the list.
+    UdpListen = 12,
 }
 
 impl Kind {
@@ -45,6 +50,8 @@ impl Kind {
             8 => Some(Kind::TcpListen),
             9 => Some(Kind::Splice),
             10 => Some(Kind::SpliceListen),
+            11 => Some(Kind::Udp),
+            12 => Some(Kind::UdpListen),
             _ => None,
         }
     }
@@ -103,6 +110,8 @@ mod tests {
             Kind::TcpListen,
             Kind::Splice,
             Kind::SpliceListen,
+            Kind::Udp,
+            Kind::UdpListen,
         ] {
             for side in [0u8, 1, 255] {
                 for index in [0u32, 1, 0xdead_beef, u32::MAX] {

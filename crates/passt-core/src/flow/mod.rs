@@ -5,3 +5,4 @@
 pub mod icmp;
 pub mod splice;
 pub mod tcp;
+pub mod udp;

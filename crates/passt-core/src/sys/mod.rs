@@ -15,6 +15,7 @@ pub mod socket;
 pub mod tcp;
 mod timerfd;
 pub mod tun;
+pub mod udp;
 
 pub use epoll::{Epoll, Events};
 pub use eventfd::EventFd;

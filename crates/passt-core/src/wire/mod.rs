@@ -94,10 +94,12 @@ pub enum DropReason {
     Disabled,
     /// No resources for a new flow (table full, socket refused).
     NoFlow,
+    /// A datagram the host socket would not take (its buffer full).
+    SocketFull,
 }
 
 impl DropReason {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Truncated,
         DropReason::BadLength,
@@ -116,6 +118,7 @@ impl DropReason {
         DropReason::NotForUs,
         DropReason::Disabled,
         DropReason::NoFlow,
+        DropReason::SocketFull,
     ];
 
     /// Position in `ALL`, for arrays of counters.
@@ -143,6 +146,7 @@ impl DropReason {
             DropReason::NotForUs => "not_for_us",
             DropReason::Disabled => "disabled",
             DropReason::NoFlow => "no_flow",
+            DropReason::SocketFull => "socket_full",
         }
     }
 }

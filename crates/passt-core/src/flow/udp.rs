@@ -1,0 +1,885 @@
+//! UDP flows: the guest's datagrams carried over host UDP sockets.
+//!
+//! A flow is keyed by the guest-side pair (guest addr:port, remote
+//! addr:port as the guest sees it), whichever side started it:
+//!
+//! - Outbound (the guest's first datagram to a remote): a socket of the
+//!   remote's family, bound to the guest's source port on the unspecified
+//!   address when it can be (peers see the port the guest chose; else the
+//!   kernel picks one), connected to the real destination (the gateway
+//!   goes to the host's loopback, `GatewayMap`). Replies come from that
+//!   socket and appear to come from where the guest sent; ICMP errors for
+//!   it come from its error queue as `Unreachable`.
+//! - Inbound (`-u` forwards): a client's datagram arrived on a listening
+//!   socket the engine owns. The flow has no socket: the guest's replies
+//!   go back with `send_to` on that listener, to the real client. Which
+//!   listener is the caller's business: `guest_datagram` returns
+//!   `Route::Listener { listener, to }` and the caller sends the payload.
+//!
+//! A flow idle (no datagram either way) for `TIMEOUT` is closed.
+//!
+//! Invariants: a flow's index is stable while it lives, and the slot's
+//! generation changes whenever the flow in it goes, so an epoll token
+//! (index, generation) of a closed flow never reaches its successor;
+//! `by_key` and `slots` agree; no allocation per datagram once a flow
+//! exists (the receive batch is the caller's).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use super::icmp::GatewayMap;
+use crate::sys::udp::{QueuedError, RecvBatch, UdpSocket};
+
+/// Idle time after which a flow is closed. passt's documented UDP flow
+/// timeout; the `passt` man page installed here (2023-03) does not state
+/// it, so the value is taken as given in the design brief.
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+/// Most concurrent flows (outbound and inbound); more are refused.
+pub const MAX_FLOWS: usize = 4096;
+/// Receive batches read per readable event: the engine's epoll is
+/// level-triggered, so what is left comes back in the next round, and
+/// one busy flow cannot starve the others.
+const BATCHES_PER_EVENT: usize = 4;
+/// Error-queue messages read per event, for the same reason.
+const ERRORS_PER_EVENT: usize = 16;
+
+#[derive(Debug)]
+pub enum UdpError {
+    TooManyFlows,
+    /// No socket could be made (descriptor limit, memory).
+    Socket(io::Error),
+    /// The host cannot reach the destination (no route, ...).
+    Connect(io::Error),
+}
+
+/// Where a guest datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// On the socket of flow `index` (generation `gen`). `new`: the flow
+    /// was just made; register its socket for reading with (index, gen).
+    Socket { index: usize, gen: u8, new: bool },
+    /// An inbound flow: send the payload with `UdpSocket::send_to(payload,
+    /// to)` on the caller's listener `listener`.
+    Listener { listener: usize, to: SocketAddr },
+}
+
+/// A datagram for the guest, addressed as the guest must see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    pub src: SocketAddr,
+    /// The guest's address and port.
+    pub dst: SocketAddr,
+    pub payload: &'a [u8],
+}
+
+/// An ICMP error the host got for a datagram of the guest's, for the
+/// caller to turn into an ICMP(v6) error to the guest. Any ICMP error
+/// (port unreachable, time exceeded, too big: see type and code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreachable<'a> {
+    pub guest: SocketAddr,
+    /// The remote as the guest addressed it.
+    pub remote: SocketAddr,
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// Next-hop MTU for "fragmentation needed" / "packet too big".
+    pub info: u32,
+    /// Who sent the error, as the guest should see it (the gateway for
+    /// the host's loopback when the guest addressed the gateway).
+    pub offender: Option<IpAddr>,
+    /// The start of the offending datagram's UDP payload, as quoted.
+    pub original: &'a [u8],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event<'a> {
+    Datagram(Datagram<'a>),
+    Unreachable(Unreachable<'a>),
+}
+
+/// An inbound forward's listening socket (`-u`) and the guest port its
+/// datagrams go to; the engine owns them, flows refer to them by index.
+pub struct UdpForward {
+    pub sock: UdpSocket,
+    pub guest_port: u16,
+}
+
+enum Via {
+    Socket(UdpSocket),
+    Listener { id: usize, client: SocketAddr },
+}
+
+struct Flow {
+    via: Via,
+    /// The guest's address and port.
+    guest: SocketAddr,
+    /// The remote as the guest sees it.
+    remote: SocketAddr,
+    last: Instant,
+}
+
+pub struct UdpFlows {
+    slots: Vec<Option<Flow>>,
+    gens: Vec<u8>,
+    free: Vec<usize>,
+    by_key: HashMap<(SocketAddr, SocketAddr), usize>,
+    dropped: u64,
+    pub map: GatewayMap,
+}
+
+impl UdpFlows {
+    pub fn new(map: GatewayMap) -> Self {
+        UdpFlows {
+            slots: Vec::new(),
+            gens: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            dropped: 0,
+            map,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Guest datagrams the host refused to send on a flow's socket (full
+    /// buffer, unreachable network); UDP drops them.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Datagrams dropped since the last call (for the engine's counters).
+    pub fn take_dropped(&mut self) -> u64 {
+        std::mem::take(&mut self.dropped)
+    }
+
+    /// The socket of flow (index, gen), for epoll registration; `None`
+    /// for a closed flow, a reused slot or an inbound flow.
+    pub fn socket(&self, index: usize, gen: u8) -> Option<&UdpSocket> {
+        match &self.live(index, gen)?.via {
+            Via::Socket(s) => Some(s),
+            Via::Listener { .. } => None,
+        }
+    }
+
+    fn live(&self, index: usize, gen: u8) -> Option<&Flow> {
+        if self.gens.get(index) != Some(&gen) {
+            return None;
+        }
+        self.slots.get(index)?.as_ref()
+    }
+
+    fn insert(&mut self, flow: Flow) -> (usize, u8) {
+        let key = (flow.guest, flow.remote);
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(flow);
+                i
+            }
+            None => {
+                self.slots.push(Some(flow));
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert(key, index);
+        (index, self.gens[index])
+    }
+
+    fn remove(&mut self, index: usize) {
+        if let Some(f) = self.slots[index].take() {
+            self.by_key.remove(&(f.guest, f.remote));
+            self.gens[index] = self.gens[index].wrapping_add(1);
+            self.free.push(index);
+        }
+    }
+
+    /// Finds or makes the flow for a guest datagram from `src` to `dst`
+    /// (outbound if new), without sending: for callers that batch sends
+    /// themselves (`UdpSocket::send_batch` on `socket(index, gen)`).
+    pub fn route(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        now: Instant,
+    ) -> Result<Route, UdpError> {
+        if let Some(&index) = self.by_key.get(&(src, dst)) {
+            if let Some(flow) = self.slots[index].as_mut() {
+                flow.last = now;
+                return Ok(match flow.via {
+                    Via::Socket(_) => Route::Socket {
+                        index,
+                        gen: self.gens[index],
+                        new: false,
+                    },
+                    Via::Listener { id, client } => Route::Listener {
+                        listener: id,
+                        to: client,
+                    },
+                });
+            }
+        }
+        if self.len() >= MAX_FLOWS {
+            return Err(UdpError::TooManyFlows);
+        }
+        let sock = self.open_outbound(src, dst)?;
+        let (index, gen) = self.insert(Flow {
+            via: Via::Socket(sock),
+            guest: src,
+            remote: dst,
+            last: now,
+        });
+        Ok(Route::Socket {
+            index,
+            gen,
+            new: true,
+        })
+    }
+
+    fn open_outbound(&self, src: SocketAddr, dst: SocketAddr) -> Result<UdpSocket, UdpError> {
+        let v6 = dst.is_ipv6();
+        let sock = UdpSocket::open(v6).map_err(UdpError::Socket)?;
+        if src.port() != 0 {
+            let any: IpAddr = if v6 {
+                Ipv6Addr::UNSPECIFIED.into()
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            };
+            // Taken by another socket without SO_REUSEADDR, or
+            // privileged: then connect picks an ephemeral port.
+            let _ = sock.bind(SocketAddr::new(any, src.port()));
+        }
+        let real = SocketAddr::new(self.map.outbound(dst.ip()), dst.port());
+        sock.connect(real).map_err(UdpError::Connect)?;
+        Ok(sock)
+    }
+
+    /// Carries a guest datagram from `src` to `dst`: sent on the flow's
+    /// socket (made if needed) for `Route::Socket`; for
+    /// `Route::Listener` the caller sends it (see `Route`).
+    pub fn guest_datagram(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<Route, UdpError> {
+        let route = self.route(src, dst, now)?;
+        if let Route::Socket { index, .. } = route {
+            if let Some(Flow {
+                via: Via::Socket(sock),
+                ..
+            }) = &self.slots[index]
+            {
+                let sent = match sock.send(payload) {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+                    // Possibly an earlier ICMP error reported late (see
+                    // `sys::udp`): this datagram was not the cause.
+                    Err(_) => sock.send(payload).is_ok(),
+                };
+                if !sent {
+                    self.dropped += 1;
+                }
+            }
+        }
+        Ok(route)
+    }
+
+    /// Records a client's datagram that arrived on the caller's listener
+    /// `listener` (an id the caller chooses, e.g. its listener slot):
+    /// `client` is its real source, `guest` where it goes, `seen` the
+    /// client as the guest sees it. The caller frames the datagram
+    /// itself (from `seen` to `guest`). Returns the flow's index.
+    ///
+    /// If the pair (guest, seen) is an outbound flow already, that flow
+    /// stays as it is (the guest's replies keep going out its socket); if
+    /// it is an inbound flow, the latest listener and client win.
+    pub fn inbound(
+        &mut self,
+        listener: usize,
+        client: SocketAddr,
+        guest: SocketAddr,
+        seen: SocketAddr,
+        now: Instant,
+    ) -> Result<usize, UdpError> {
+        if let Some(&index) = self.by_key.get(&(guest, seen)) {
+            if let Some(flow) = self.slots[index].as_mut() {
+                flow.last = now;
+                if let Via::Listener { .. } = flow.via {
+                    flow.via = Via::Listener {
+                        id: listener,
+                        client,
+                    };
+                }
+                return Ok(index);
+            }
+        }
+        if self.len() >= MAX_FLOWS {
+            return Err(UdpError::TooManyFlows);
+        }
+        let (index, _) = self.insert(Flow {
+            via: Via::Listener {
+                id: listener,
+                client,
+            },
+            guest,
+            remote: seen,
+            last: now,
+        });
+        Ok(index)
+    }
+
+    /// Reads what flow (index, gen)'s socket holds: replies as
+    /// `Event::Datagram`, then ICMP errors from its error queue as
+    /// `Event::Unreachable`. Does a bounded amount of work; returns how
+    /// many events it gave. A stale (index, gen) gives none.
+    pub fn socket_readable(
+        &mut self,
+        index: usize,
+        gen: u8,
+        now: Instant,
+        batch: &mut RecvBatch,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> usize {
+        let map = self.map;
+        if self.gens.get(index) != Some(&gen) {
+            return 0;
+        }
+        let Some(Some(flow)) = self.slots.get_mut(index) else {
+            return 0;
+        };
+        let Via::Socket(sock) = &flow.via else {
+            return 0;
+        };
+        let (guest, remote) = (flow.guest, flow.remote);
+        let peer = (map.outbound(remote.ip()), remote.port());
+        let mut events = 0;
+        let mut received = false;
+        for _ in 0..BATCHES_PER_EVENT {
+            match sock.recv_batch(batch) {
+                Ok(0) => break,
+                Ok(n) => {
+                    received = true;
+                    for (src, payload) in batch.iter() {
+                        // A connected socket only gets its peer's
+                        // datagrams, but the shared port may have queued
+                        // someone else's between bind and connect.
+                        if (src.ip(), src.port()) != peer {
+                            continue;
+                        }
+                        out(Event::Datagram(Datagram {
+                            src: SocketAddr::new(map.inbound(src.ip(), remote.ip()), src.port()),
+                            dst: guest,
+                            payload,
+                        }));
+                        events += 1;
+                    }
+                    if n < batch.capacity() {
+                        break;
+                    }
+                }
+                // A pending ICMP error, now consumed; its details are on
+                // the error queue, read below.
+                Err(_) => continue,
+            }
+        }
+        for _ in 0..ERRORS_PER_EVENT {
+            let buf = batch.scratch();
+            match sock.take_error_queue(buf) {
+                Ok(Some(QueuedError::Icmp(e))) => {
+                    out(Event::Unreachable(Unreachable {
+                        guest,
+                        remote,
+                        v6: e.v6,
+                        icmp_type: e.icmp_type,
+                        icmp_code: e.icmp_code,
+                        info: e.info,
+                        offender: e.offender.map(|o| map.inbound(o, remote.ip())),
+                        original: &buf[..e.len],
+                    }));
+                    events += 1;
+                }
+                Ok(Some(QueuedError::Other { .. })) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if received {
+            flow.last = now;
+        }
+        events
+    }
+
+    /// Drains the error queue of the caller's listener `listener` (its
+    /// socket `sock`): ICMP errors for replies the guest sent through it
+    /// become `Event::Unreachable` for the inbound flow they belong to.
+    /// The caller must call this when the listener reports an error
+    /// (EPOLLERR), or a level-triggered epoll keeps reporting it.
+    pub fn listener_errors(
+        &mut self,
+        listener: usize,
+        sock: &UdpSocket,
+        batch: &mut RecvBatch,
+        out: &mut dyn FnMut(Event<'_>),
+    ) -> usize {
+        let map = self.map;
+        let mut events = 0;
+        for _ in 0..ERRORS_PER_EVENT {
+            let buf = batch.scratch();
+            let e = match sock.take_error_queue(buf) {
+                Ok(Some(QueuedError::Icmp(e))) => e,
+                Ok(Some(QueuedError::Other { .. })) => continue,
+                Ok(None) | Err(_) => break,
+            };
+            // Errors are rare: a scan beats an index kept per datagram.
+            let flow = self.slots.iter().flatten().find(|f| {
+                matches!(f.via, Via::Listener { id, client }
+                    if id == listener && Some(client) == e.dst)
+            });
+            if let Some(f) = flow {
+                out(Event::Unreachable(Unreachable {
+                    guest: f.guest,
+                    remote: f.remote,
+                    v6: e.v6,
+                    icmp_type: e.icmp_type,
+                    icmp_code: e.icmp_code,
+                    info: e.info,
+                    offender: e.offender.map(|o| map.inbound(o, f.remote.ip())),
+                    original: &buf[..e.len],
+                }));
+                events += 1;
+            }
+        }
+        events
+    }
+
+    /// Closes the inbound flows of a listener the caller closed, so that
+    /// the guest's replies are not routed to a listener id now reused.
+    pub fn close_listener(&mut self, listener: usize) -> usize {
+        let mut closed = 0;
+        for i in 0..self.slots.len() {
+            if matches!(&self.slots[i], Some(Flow { via: Via::Listener { id, .. }, .. }) if *id == listener)
+            {
+                self.remove(i);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Closes every flow (the guest is gone).
+    pub fn clear(&mut self) {
+        for i in 0..self.slots.len() {
+            self.remove(i);
+        }
+    }
+
+    /// Closes flows idle since before `now - TIMEOUT`; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let mut closed = 0;
+        for i in 0..self.slots.len() {
+            if self.slots[i]
+                .as_ref()
+                .is_some_and(|f| now.saturating_duration_since(f.last) >= TIMEOUT)
+            {
+                self.remove(i);
+                closed += 1;
+            }
+        }
+        closed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Got {
+        Data(SocketAddr, SocketAddr, Vec<u8>),
+        Unreach(
+            SocketAddr,
+            SocketAddr,
+            bool,
+            u8,
+            u8,
+            Option<IpAddr>,
+            Vec<u8>,
+        ),
+    }
+
+    fn owned(e: Event<'_>) -> Got {
+        match e {
+            Event::Datagram(d) => Got::Data(d.src, d.dst, d.payload.to_vec()),
+            Event::Unreachable(u) => Got::Unreach(
+                u.guest,
+                u.remote,
+                u.v6,
+                u.icmp_type,
+                u.icmp_code,
+                u.offender,
+                u.original.to_vec(),
+            ),
+        }
+    }
+
+    /// Events of flow (index, gen), polled for up to a second.
+    fn poll(flows: &mut UdpFlows, index: usize, gen: u8, batch: &mut RecvBatch) -> Vec<Got> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut got = Vec::new();
+        while got.is_empty() && Instant::now() < deadline {
+            flows.socket_readable(index, gen, Instant::now(), batch, &mut |e| {
+                got.push(owned(e))
+            });
+            if got.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        got
+    }
+
+    fn echo_server(addr: &str) -> std::net::UdpSocket {
+        let s = std::net::UdpSocket::bind(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        s
+    }
+
+    /// Answers one datagram with "re:" + it; returns its source.
+    fn echo_once(s: &std::net::UdpSocket) -> SocketAddr {
+        let mut buf = [0u8; 2048];
+        let (n, from) = s
+            .recv_from(&mut buf)
+            .expect("a datagram at the echo server");
+        let mut reply = b"re:".to_vec();
+        reply.extend_from_slice(&buf[..n]);
+        s.send_to(&reply, from).unwrap();
+        from
+    }
+
+    fn sock(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    fn gateway_map() -> GatewayMap {
+        GatewayMap {
+            v4: Some("192.0.2.1".parse().unwrap()),
+            v6: Some("fd00::1".parse().unwrap()),
+        }
+    }
+
+    fn echo_through(guest: SocketAddr, lo: &str, guest_dst: impl Fn(u16) -> SocketAddr) {
+        let echo = echo_server(lo);
+        let port = echo.local_addr().unwrap().port();
+        let dst = guest_dst(port);
+        let mut flows = UdpFlows::new(gateway_map());
+        let mut batch = RecvBatch::new(8);
+        let now = Instant::now();
+        let Route::Socket { index, gen, new } =
+            flows.guest_datagram(guest, dst, b"hi", now).unwrap()
+        else {
+            panic!("not an outbound flow")
+        };
+        assert!(new);
+        assert!(flows.socket(index, gen).is_some());
+        echo_once(&echo);
+        assert_eq!(
+            poll(&mut flows, index, gen, &mut batch),
+            [Got::Data(dst, guest, b"re:hi".to_vec())]
+        );
+        // The same flow carries the next datagram: nothing to register.
+        assert_eq!(
+            flows.guest_datagram(guest, dst, b"again", now).unwrap(),
+            Route::Socket {
+                index,
+                gen,
+                new: false
+            }
+        );
+        echo_once(&echo);
+        assert_eq!(
+            poll(&mut flows, index, gen, &mut batch),
+            [Got::Data(dst, guest, b"re:again".to_vec())]
+        );
+        assert_eq!(flows.len(), 1);
+    }
+
+    #[test]
+    fn echo_on_loopback_v4() {
+        echo_through(sock("10.0.2.15:40001"), "127.0.0.1:0", |p| {
+            SocketAddr::from(([127, 0, 0, 1], p))
+        });
+    }
+
+    #[test]
+    fn echo_on_loopback_v6() {
+        echo_through(sock("[fd00::2]:40001"), "[::1]:0", |p| {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), p)
+        });
+    }
+
+    #[test]
+    fn the_gateway_is_the_hosts_loopback_v4() {
+        echo_through(sock("192.0.2.2:40002"), "127.0.0.1:0", |p| {
+            SocketAddr::new("192.0.2.1".parse().unwrap(), p)
+        });
+    }
+
+    #[test]
+    fn the_gateway_is_the_hosts_loopback_v6() {
+        echo_through(sock("[fd00::2]:40002"), "[::1]:0", |p| {
+            SocketAddr::new("fd00::1".parse().unwrap(), p)
+        });
+    }
+
+    fn local_port(flows: &UdpFlows, route: Route) -> u16 {
+        let Route::Socket { index, gen, .. } = route else {
+            panic!("not an outbound flow")
+        };
+        flows
+            .socket(index, gen)
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn keeps_the_guests_source_port_when_it_can() {
+        let echo = echo_server("127.0.0.1:0");
+        let dst = echo.local_addr().unwrap();
+        let mut flows = UdpFlows::new(GatewayMap::default());
+        let now = Instant::now();
+
+        // Free: briefly bound to find one, then released.
+        let free = std::net::UdpSocket::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let guest = SocketAddr::from(([10, 0, 2, 15], free));
+        let r = flows.guest_datagram(guest, dst, b"a", now).unwrap();
+        assert_eq!(local_port(&flows, r), free);
+        assert_eq!(echo_once(&echo).port(), free);
+
+        // Taken by a socket that does not share: another port.
+        let holder = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let taken = holder.local_addr().unwrap().port();
+        let guest = SocketAddr::from(([10, 0, 2, 15], taken));
+        let r = flows.guest_datagram(guest, dst, b"b", now).unwrap();
+        assert_ne!(local_port(&flows, r), taken);
+        assert_ne!(echo_once(&echo).port(), taken);
+
+        // Two flows from one guest port to two remotes share the port.
+        let echo2 = echo_server("127.0.0.1:0");
+        let guest = SocketAddr::from(([10, 0, 2, 15], free));
+        let r = flows
+            .guest_datagram(guest, echo2.local_addr().unwrap(), b"c", now)
+            .unwrap();
+        assert_eq!(local_port(&flows, r), free);
+        assert_eq!(echo_once(&echo2).port(), free);
+        assert_eq!(flows.len(), 3);
+    }
+
+    #[test]
+    fn idle_flows_expire_and_their_tokens_go_stale() {
+        let echo = echo_server("127.0.0.1:0");
+        let dst = echo.local_addr().unwrap();
+        let mut flows = UdpFlows::new(GatewayMap::default());
+        let t0 = Instant::now();
+        let guest = sock("10.0.2.15:40003");
+        let Route::Socket { index, gen, .. } = flows.guest_datagram(guest, dst, b"x", t0).unwrap()
+        else {
+            panic!()
+        };
+        // Traffic at t0 + 100 s keeps it alive until t0 + 280 s.
+        flows
+            .guest_datagram(guest, dst, b"y", t0 + Duration::from_secs(100))
+            .unwrap();
+        assert_eq!(flows.expire(t0 + TIMEOUT), 0);
+        assert_eq!(flows.expire(t0 + Duration::from_secs(280)), 1);
+        assert!(flows.is_empty());
+        assert!(flows.socket(index, gen).is_none());
+
+        // The slot is reused under another generation.
+        let Route::Socket {
+            index: i2,
+            gen: g2,
+            new: true,
+        } = flows.guest_datagram(guest, dst, b"z", t0).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(i2, index);
+        assert_ne!(g2, gen);
+        assert!(flows.socket(index, gen).is_none());
+        let mut batch = RecvBatch::new(4);
+        echo_once(&echo);
+        echo_once(&echo);
+        let mut n = 0;
+        flows.socket_readable(index, gen, t0, &mut batch, &mut |_| n += 1);
+        assert_eq!(n, 0, "a stale token reads nothing");
+        flows.clear();
+        assert!(flows.is_empty());
+        assert!(flows.socket(i2, g2).is_none());
+    }
+
+    fn closed_port(lo: &str) -> SocketAddr {
+        std::net::UdpSocket::bind(lo).unwrap().local_addr().unwrap()
+    }
+
+    #[test]
+    fn closed_port_gives_unreachable_v4() {
+        let dst = closed_port("127.0.0.1:0");
+        let guest = sock("10.0.2.15:40004");
+        let mut flows = UdpFlows::new(GatewayMap::default());
+        let Route::Socket { index, gen, .. } = flows
+            .guest_datagram(guest, dst, b"knock", Instant::now())
+            .unwrap()
+        else {
+            panic!()
+        };
+        let mut batch = RecvBatch::new(4);
+        assert_eq!(
+            poll(&mut flows, index, gen, &mut batch),
+            [Got::Unreach(
+                guest,
+                dst,
+                false,
+                3,
+                3,
+                Some(dst.ip()),
+                b"knock".to_vec()
+            )]
+        );
+    }
+
+    #[test]
+    fn closed_port_at_the_gateway_gives_unreachable_v6() {
+        let real = closed_port("[::1]:0");
+        let gw: IpAddr = "fd00::1".parse().unwrap();
+        let dst = SocketAddr::new(gw, real.port());
+        let guest = sock("[fd00::2]:40004");
+        let mut flows = UdpFlows::new(gateway_map());
+        let Route::Socket { index, gen, .. } = flows
+            .guest_datagram(guest, dst, b"knock", Instant::now())
+            .unwrap()
+        else {
+            panic!()
+        };
+        let mut batch = RecvBatch::new(4);
+        assert_eq!(
+            poll(&mut flows, index, gen, &mut batch),
+            [Got::Unreach(
+                guest,
+                dst,
+                true,
+                1,
+                4,
+                Some(gw),
+                b"knock".to_vec()
+            )]
+        );
+        // The error was consumed: the next datagram goes out.
+        flows
+            .guest_datagram(guest, dst, b"again", Instant::now())
+            .unwrap();
+        assert_eq!(flows.dropped(), 0);
+    }
+
+    #[test]
+    fn inbound_replies_go_back_through_the_listener() {
+        let listener = UdpSocket::open(false).unwrap();
+        listener.bind(sock("127.0.0.1:0")).unwrap();
+        let client = echo_server("127.0.0.1:0");
+        client
+            .send_to(b"ping", listener.local_addr().unwrap())
+            .unwrap();
+        let mut batch = RecvBatch::new(4);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while listener.recv_batch(&mut batch).unwrap() == 0 {
+            assert!(Instant::now() < deadline, "nothing on the listener");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (from, payload) = batch.get(0).unwrap();
+        assert_eq!(payload, b"ping");
+        assert_eq!(from, client.local_addr().unwrap());
+
+        let mut flows = UdpFlows::new(gateway_map());
+        let now = Instant::now();
+        let guest = sock("10.0.2.15:5353");
+        let seen = SocketAddr::new("192.0.2.1".parse().unwrap(), from.port());
+        let index = flows.inbound(7, from, guest, seen, now).unwrap();
+        assert_eq!(flows.inbound(7, from, guest, seen, now).unwrap(), index);
+        assert_eq!(flows.len(), 1);
+
+        // The guest answers the client as it sees it.
+        let route = flows.guest_datagram(guest, seen, b"pong", now).unwrap();
+        assert_eq!(
+            route,
+            Route::Listener {
+                listener: 7,
+                to: from
+            }
+        );
+        listener.send_to(b"pong", from).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, _) = client.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"pong");
+
+        // A reply to a client that is gone comes back as an error.
+        drop(client);
+        listener.send_to(b"late", from).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut got = Vec::new();
+        while got.is_empty() {
+            assert!(Instant::now() < deadline, "no error on the listener");
+            std::thread::sleep(Duration::from_millis(2));
+            flows.listener_errors(7, &listener, &mut batch, &mut |e| got.push(owned(e)));
+        }
+        assert_eq!(
+            got,
+            [Got::Unreach(
+                guest,
+                seen,
+                false,
+                3,
+                3,
+                Some("192.0.2.1".parse().unwrap()),
+                b"late".to_vec()
+            )]
+        );
+
+        assert_eq!(flows.close_listener(7), 1);
+        assert!(flows.is_empty());
+    }
+
+    #[test]
+    fn too_many_flows_are_refused() {
+        let mut flows = UdpFlows::new(GatewayMap::default());
+        let now = Instant::now();
+        let guest = sock("10.0.2.15:53");
+        for i in 0..MAX_FLOWS {
+            let client = SocketAddr::from(([192, 0, 2, (i / 60000) as u8], (i % 60000) as u16 + 1));
+            flows.inbound(0, client, guest, client, now).unwrap();
+        }
+        let one_more = sock("198.51.100.1:9");
+        assert!(matches!(
+            flows.inbound(0, one_more, guest, one_more, now),
+            Err(UdpError::TooManyFlows)
+        ));
+        assert!(matches!(
+            flows.guest_datagram(guest, one_more, b"", now),
+            Err(UdpError::TooManyFlows)
+        ));
+        assert_eq!(flows.expire(now + TIMEOUT), MAX_FLOWS);
+        assert!(flows.is_empty());
+    }
+}
