@@ -21,6 +21,9 @@ export interface GuestOverrides {
   mtu?: number;
   /** -D (undefined: from resolv.conf; []: none). */
   dns?: string[];
+  /** --no-dhcp-dns (pasta: no --dhcp-dns): the guest is told no
+   * resolver, but DNS forwarding still follows `dns`. */
+  noDhcpDns?: boolean;
   /** -S (undefined: from resolv.conf; []: none). */
   search?: string[];
   ipv4?: boolean;
@@ -31,6 +34,14 @@ export interface GuestOverrides {
    * host's loopback, instead of the gateway's. */
   mapHostLoopback4?: string;
   mapHostLoopback6?: string;
+  /** --dns-forward: the address (per family) the guest is given as its
+   * resolver, whose DNS traffic (port 53, UDP and TCP) goes to the
+   * host's resolver. */
+  dnsForward4?: string;
+  dnsForward6?: string;
+  /** --dns-host: that resolver (default: the first of its family). */
+  dnsHost4?: string;
+  dnsHost6?: string;
   disabled?: BindingConfig['guest']['disabled'];
 }
 
@@ -71,12 +82,19 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
   const h4: HostFamily | null = o.ipv4 === false ? null : host.v4;
   const h6: HostFamily | null = o.ipv6 === false ? null : host.v6;
   const dnsAll = o.dns ?? resolv.nameservers;
-  // A resolver on the host's loopback is unreachable as such from the
-  // guest: it is offered the gateway instead (forwarded with DNS support).
-  const pick = (family: (a: string) => boolean, gw: string) => {
+  // What the guest is told, and the DNS mapping. With --dns-forward, the
+  // guest queries that address and reaches the host's resolver there. A
+  // resolver on the host's loopback (127.0.0.53, ::1) is unreachable as
+  // such from the guest: unless others can be given, the guest is
+  // offered the gateway, and queries to it go to that resolver.
+  const pick = (family: (a: string) => boolean, gw: string, forward?: string, host?: string) => {
     const mine = dnsAll.filter(family);
     const direct = mine.filter((a) => !isLoopback(a));
-    return direct.length ? direct : mine.length ? [gw] : [];
+    const to = host ?? mine[0];
+    const told = (dns: string[]) => (o.noDhcpDns ? [] : dns);
+    if (forward !== undefined) return { dns: told([forward, ...direct.filter((a) => a !== forward)]), map: to ? { match: forward, host: to } : undefined };
+    if (direct.length) return { dns: told(direct), map: undefined };
+    return mine.length ? { dns: told([gw]), map: { match: gw, host: to! } } : { dns: [], map: undefined };
   };
 
   const guest: BindingConfig['guest'] = {
@@ -91,25 +109,29 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
   const addr4 = o.address4 ?? h4?.addrs[0]?.addr;
   const gw4 = o.gateway4 ?? h4?.gateway ?? undefined;
   if (addr4 && gw4 && o.ipv4 !== false) {
+    const d = pick(isIPv4, gw4, o.dnsForward4, o.dnsHost4);
     guest.v4 = {
       addr: addr4,
       prefixLen: o.prefixLen4 ?? h4?.addrs.find((a) => a.addr === addr4)?.prefixLen ?? classful(addr4),
       gateway: gw4,
-      dns: pick(isIPv4, gw4),
+      dns: d.dns,
     };
     if (!o.noMapGw) gatewayMap.v4 = o.mapHostLoopback4 ?? gw4;
+    if (d.map) gatewayMap.dns4 = d.map;
   }
   const addr6 = o.address6 ?? h6?.addrs[0]?.addr;
   const gw6 = o.gateway6 ?? h6?.gateway ?? undefined;
   if (addr6 && gw6 && o.ipv6 !== false) {
+    const d6 = pick(isIPv6, gw6, o.dnsForward6, o.dnsHost6);
     guest.v6 = {
       addr: addr6,
       prefixLen: h6?.addrs.find((a) => a.addr === addr6)?.prefixLen ?? 64,
       gateway: gw6,
       routerLl: gw6.toLowerCase().startsWith('fe80:') ? gw6 : ROUTER_LL,
-      dns: pick(isIPv6, gw6),
+      dns: d6.dns,
     };
     if (!o.noMapGw) gatewayMap.v6 = o.mapHostLoopback6 ?? gw6;
+    if (d6.map) gatewayMap.dns6 = d6.map;
   }
   const plan: GuestPlan = { guest, gatewayMap };
   if (h4) plan.ifname4 = h4.ifname;

@@ -17,9 +17,10 @@ function common(c: Config): CommonOptions {
   const { dhcpDns, dhcpSearch, dns, search, ...guest } = c.guest;
   const o: CommonOptions = { ...guest };
   // --no-dhcp-dns, --no-dhcp-search (passt), or no --dhcp-dns,
-  // --dhcp-search (pasta): the guest is told none; else -D/-S or the host's.
-  if (!dhcpDns) o.dns = [];
-  else if (dns !== undefined) o.dns = dns;
+  // --dhcp-search (pasta): the guest is told none (DNS forwarding still
+  // follows the resolvers); else -D/-S or the host's.
+  if (dns !== undefined) o.dns = dns;
+  if (!dhcpDns) o.noDhcpDns = true;
   if (!dhcpSearch) o.search = [];
   else if (search !== undefined) o.search = search;
   for (const k of ['interface', 'outboundIf4', 'outboundIf6', 'pcap'] as const) {

@@ -61,7 +61,14 @@ export interface BindingConfig {
     disabled: Partial<Record<'dhcp' | 'ndp' | 'dhcpv6' | 'ra' | 'icmp' | 'tcp' | 'udp', boolean>>;
   };
   /** Addresses the guest reaches the host's loopback through. */
-  gatewayMap?: { v4?: string; v6?: string };
+  /** Gateway to host loopback per family; dns4/dns6: DNS traffic (port
+   * 53) to `match` goes to the host's resolver `host`. */
+  gatewayMap?: {
+    v4?: string;
+    v6?: string;
+    dns4?: { match: string; host: string };
+    dns6?: { match: string; host: string };
+  };
   pcap?: string;
   /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */
   tcpForwards?: Forward[];

@@ -14,7 +14,25 @@ test('copies the host, offers the gateway for a loopback resolver', (t) => {
   t.deepEqual(p.guest.v6, { addr: 'fd00::2', prefixLen: 64, gateway: 'fe80::ff', routerLl: 'fe80::ff', dns: [] });
   t.is(p.guest.ourMac, '02:00:00:00:00:01');
   t.deepEqual(p.guest.search, ['example.org', 'lan']);
-  t.deepEqual(p.gatewayMap, { v4: '192.0.2.1', v6: 'fe80::ff' });
+  // Queries to the gateway's port 53 go to the loopback resolver.
+  t.deepEqual(p.gatewayMap, { v4: '192.0.2.1', v6: 'fe80::ff', dns4: { match: '192.0.2.1', host: '127.0.0.53' } });
+});
+
+test('--dns-forward: the guest is given that address, which leads to the first resolver or --dns-host', (t) => {
+  const r = parseResolvConf('nameserver 127.0.0.53\nnameserver ::1\n');
+  const p = planGuest(host, r, { dnsForward4: '192.0.2.53', dnsForward6: 'fd00::53', dnsHost6: '::1' });
+  t.deepEqual(p.guest.v4?.dns, ['192.0.2.53']);
+  t.deepEqual(p.guest.v6?.dns, ['fd00::53']);
+  t.deepEqual(p.gatewayMap.dns4, { match: '192.0.2.53', host: '127.0.0.53' });
+  t.deepEqual(p.gatewayMap.dns6, { match: 'fd00::53', host: '::1' });
+  // Not told (pasta without --dhcp-dns), still forwarded.
+  const quiet = planGuest(host, r, { noDhcpDns: true });
+  t.deepEqual(quiet.guest.v4?.dns, []);
+  t.deepEqual(quiet.gatewayMap.dns4, { match: '192.0.2.1', host: '127.0.0.53' });
+  // A resolver the guest can reach directly needs no mapping.
+  const direct = planGuest(host, parseResolvConf('nameserver 198.51.100.53\n'));
+  t.deepEqual(direct.guest.v4?.dns, ['198.51.100.53']);
+  t.is(direct.gatewayMap.dns4, undefined);
 });
 
 test('overrides win; --no-map-gw and -4 drop what they should', (t) => {

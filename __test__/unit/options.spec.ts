@@ -116,6 +116,13 @@ test('-T with ports is accepted by pasta', (t) => {
 test('-T auto is not implemented yet', fails('pasta', ['-T', 'auto'], '-T auto: auto not supported yet'));
 test('-T with exclusions alone is not implemented yet', fails('pasta', ['-T', '~22'], '-T ~22: exclusions alone (all ports) not supported yet'));
 test('-T is pasta-only', fails('passt', ['-T', '22'], '-T: pasta-only option'));
+test('--dns-forward and --dns-host: one address per family', (t) => {
+  const g = config('passt', ['--dns-forward', '10.0.2.3', '--dns-forward', 'fd00::3', '--dns-host', '127.0.0.53']).guest;
+  t.is(g.dnsForward4, '10.0.2.3');
+  t.is(g.dnsForward6, 'fd00::3');
+  t.is(g.dnsHost4, '127.0.0.53');
+});
+test('--dns-forward twice for one family', fails('passt', ['--dns-forward', '10.0.2.3', '--dns-forward', '10.0.2.4'], '--dns-forward 10.0.2.4: an IPv4 address was already given'));
 test('-t with ports is accepted', (t) => t.is(config('passt', ['-t', '8080:80']).forward.tcp.mode, 'spec'));
 test('port spec errors come first', fails('pasta', ['-t', '1000-1010:2000-2011'], '-t 1000-1010:2000-2011: range lengths differ (11 vs 12)'));
 test('a single-valued option twice', fails('passt', ['-s', 'a', '-s', 'b'], '-s: given more than once'));

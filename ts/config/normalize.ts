@@ -72,7 +72,7 @@ function tokenize(mode: Mode, argv: string[]): { given: Map<string, Given>; rest
   return { given, rest: r.argv._.map(String) };
 }
 
-const MULTI = new Set(['map-host-loopback', 'address', 'gateway', 'outbound', 'dns', 'dns-forward', 'tcp-ports', 'udp-ports', 'tcp-ns', 'udp-ns']);
+const MULTI = new Set(['map-host-loopback', 'address', 'gateway', 'outbound', 'dns', 'dns-forward', 'dns-host', 'tcp-ports', 'udp-ports', 'tcp-ns', 'udp-ns']);
 
 export function parseArgs(mode: Mode, argv: string[]): Parsed {
   const { given, rest } = tokenize(mode, argv);
@@ -123,13 +123,15 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       guest[key] = v;
     }
   }
-  for (const long of ['outbound', 'dns-forward']) {
+  for (const long of ['outbound', 'dns-forward', 'dns-host']) {
     const seen = new Set<number>();
     for (const v of all(long)) {
       const fam = isIP(v);
       if (!fam) throw new ConfigError(`${name(long)} ${v}: not an IPv4 or IPv6 address`);
       if (seen.has(fam)) throw new ConfigError(`${name(long)} ${v}: an IPv${fam} address was already given`);
       seen.add(fam);
+      if (long === 'dns-forward') guest[fam === 4 ? 'dnsForward4' : 'dnsForward6'] = v;
+      if (long === 'dns-host') guest[fam === 4 ? 'dnsHost4' : 'dnsHost6'] = v;
     }
   }
   // --map-host-loopback: one address per family, the last given wins;

@@ -3,7 +3,7 @@
 //! section; every error names the key that is wrong. No defaults are
 //! decided here: TypeScript fills them in before the object crosses.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -167,9 +167,44 @@ pub fn gateway_map(v: &Value) -> R<GatewayMap> {
     let Some(s) = section(v, "config", "gatewayMap")? else {
         return Ok(GatewayMap::default());
     };
+    let dns = |key: &str| -> R<Option<(String, String)>> {
+        match section(s, "gatewayMap", key)? {
+            None => Ok(None),
+            Some(d) => {
+                let p = format!("gatewayMap.{key}");
+                Ok(Some((
+                    req_string(d, &p, "match")?,
+                    req_string(d, &p, "host")?,
+                )))
+            }
+        }
+    };
+    let parse = |key: &str, (m, h): (String, String)| -> R<(IpAddr, IpAddr)> {
+        let ip = |a: &str| {
+            a.parse::<IpAddr>()
+                .map_err(|_| format!("gatewayMap.{key}: '{a}' is not an address"))
+        };
+        Ok((ip(&m)?, ip(&h)?))
+    };
+    let dns4 = match dns("dns4")? {
+        None => None,
+        Some(d) => match parse("dns4", d)? {
+            (IpAddr::V4(m), IpAddr::V4(h)) => Some((m, h)),
+            _ => return Err("gatewayMap.dns4: IPv4 addresses expected".into()),
+        },
+    };
+    let dns6 = match dns("dns6")? {
+        None => None,
+        Some(d) => match parse("dns6", d)? {
+            (IpAddr::V6(m), IpAddr::V6(h)) => Some((m, h)),
+            _ => return Err("gatewayMap.dns6: IPv6 addresses expected".into()),
+        },
+    };
     Ok(GatewayMap {
         v4: parsed(s, "gatewayMap", "v4")?,
         v6: parsed(s, "gatewayMap", "v6")?,
+        dns4,
+        dns6,
     })
 }
 

@@ -24,14 +24,43 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// Most concurrent echo flows; more are refused (counted by the caller).
 pub const MAX_FLOWS: usize = 1024;
 
-/// Translation of the gateway address to the host's loopback.
+/// Translation of the gateway address to the host's loopback, and of the
+/// DNS address the guest was given to the host's resolver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GatewayMap {
     pub v4: Option<std::net::Ipv4Addr>,
     pub v6: Option<std::net::Ipv6Addr>,
+    /// `--dns-forward`: (what the guest queries, where the host's
+    /// resolver really is), port 53 only, UDP and TCP.
+    pub dns4: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
+    pub dns6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
 }
 
+/// The DNS port, the only one `--dns-forward` maps.
+pub const DNS_PORT: u16 = 53;
+
 impl GatewayMap {
+    /// Where a guest's flow to `dst` really goes: DNS queries to the
+    /// forwarded address reach the host's resolver; otherwise as
+    /// `outbound`.
+    pub fn outbound_sock(&self, dst: std::net::SocketAddr) -> std::net::SocketAddr {
+        if dst.port() == DNS_PORT {
+            match dst.ip() {
+                IpAddr::V4(a) => {
+                    if let Some((_, host)) = self.dns4.filter(|(m, _)| *m == a) {
+                        return std::net::SocketAddr::new(host.into(), DNS_PORT);
+                    }
+                }
+                IpAddr::V6(a) => {
+                    if let Some((_, host)) = self.dns6.filter(|(m, _)| *m == a) {
+                        return std::net::SocketAddr::new(host.into(), DNS_PORT);
+                    }
+                }
+            }
+        }
+        std::net::SocketAddr::new(self.outbound(dst.ip()), dst.port())
+    }
+
     /// Where a guest packet to `dst` really goes.
     pub fn outbound(&self, dst: IpAddr) -> IpAddr {
         match dst {
@@ -217,10 +246,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dns_forwarding_takes_port_53_only() {
+        let map = GatewayMap {
+            v4: Some("192.0.2.1".parse().unwrap()),
+            dns4: Some(("192.0.2.1".parse().unwrap(), "127.0.0.53".parse().unwrap())),
+            dns6: Some(("fd00::53".parse().unwrap(), "::1".parse().unwrap())),
+            ..GatewayMap::default()
+        };
+        let sa = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(map.outbound_sock(sa("192.0.2.1:53")), sa("127.0.0.53:53"));
+        assert_eq!(map.outbound_sock(sa("192.0.2.1:80")), sa("127.0.0.1:80"));
+        assert_eq!(map.outbound_sock(sa("[fd00::53]:53")), sa("[::1]:53"));
+        assert_eq!(map.outbound_sock(sa("[fd00::53]:54")), sa("[fd00::53]:54"));
+        assert_eq!(map.outbound_sock(sa("192.0.2.9:53")), sa("192.0.2.9:53"));
+    }
+
+    #[test]
     fn gateway_mapping_both_ways() {
         let map = GatewayMap {
             v4: Some("192.0.2.1".parse().unwrap()),
             v6: Some("fd00::1".parse().unwrap()),
+            ..GatewayMap::default()
         };
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(map.outbound(ip("192.0.2.1")), ip("127.0.0.1"));
@@ -243,7 +289,7 @@ mod tests {
     fn echo_through_the_gateway_keeps_the_identifier() {
         let map = GatewayMap {
             v4: Some("192.0.2.1".parse().unwrap()),
-            v6: None,
+            ..GatewayMap::default()
         };
         let mut flows = IcmpFlows::new(map);
         let now = Instant::now();

@@ -257,7 +257,7 @@ impl UdpFlows {
             // privileged: then connect picks an ephemeral port.
             let _ = sock.bind(SocketAddr::new(any, src.port()));
         }
-        let real = SocketAddr::new(self.map.outbound(dst.ip()), dst.port());
+        let real = self.map.outbound_sock(dst);
         sock.connect(real).map_err(UdpError::Connect)?;
         Ok(sock)
     }
@@ -361,7 +361,7 @@ impl UdpFlows {
             return 0;
         };
         let (guest, remote) = (flow.guest, flow.remote);
-        let peer = (map.outbound(remote.ip()), remote.port());
+        let peer = map.outbound_sock(remote);
         let mut events = 0;
         let mut received = false;
         for _ in 0..BATCHES_PER_EVENT {
@@ -373,11 +373,13 @@ impl UdpFlows {
                         // A connected socket only gets its peer's
                         // datagrams, but the shared port may have queued
                         // someone else's between bind and connect.
-                        if (src.ip(), src.port()) != peer {
+                        if src != peer {
                             continue;
                         }
+                        // From the peer: from where the guest sent, as
+                        // the guest sees it (gateway, DNS address).
                         out(Event::Datagram(Datagram {
-                            src: SocketAddr::new(map.inbound(src.ip(), remote.ip()), src.port()),
+                            src: remote,
                             dst: guest,
                             payload,
                         }));
@@ -403,7 +405,9 @@ impl UdpFlows {
                         icmp_type: e.icmp_type,
                         icmp_code: e.icmp_code,
                         info: e.info,
-                        offender: e.offender.map(|o| map.inbound(o, remote.ip())),
+                        offender: e
+                            .offender
+                            .map(|o| if o == peer.ip() { remote.ip() } else { o }),
                         original: &buf[..e.len],
                     }));
                     events += 1;
@@ -572,6 +576,7 @@ mod tests {
         GatewayMap {
             v4: Some("192.0.2.1".parse().unwrap()),
             v6: Some("fd00::1".parse().unwrap()),
+            ..GatewayMap::default()
         }
     }
 

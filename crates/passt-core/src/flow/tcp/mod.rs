@@ -424,7 +424,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             reset_for(key, seg, out);
             return Err(DropReason::NoFlow);
         }
-        let host = SocketAddr::new(self.map.outbound(key.dst.ip()), key.dst.port());
+        let host = self.map.outbound_sock(key.dst);
         let sock = match S::connect(host) {
             Ok(s) => s,
             Err(_) => {
