@@ -8,6 +8,7 @@
 // connections left open when the guest vanishes (qemu killed).
 import test from 'ava';
 import { inFakehost } from '../helpers/fakehost.js';
+import { dnsServer } from '../helpers/dns.js';
 
 // Host side: a 4 MB file $dir/f served over HTTP on 127.0.0.1:18080, our
 // passt ($pid) on the socket $sock. The guest's commands are "$@".
@@ -198,11 +199,17 @@ test.serial('a qemu guest on our socket: DHCPv4, SLAAC, DHCPv6, pings, TCP both 
   t.log(`boot to ready: ${/boot_to_ready=([\d.]+)s/.exec(r.stderr)?.[1]} s, qemu killed after ${/ total=([\d.]+)s/.exec(r.stderr)?.[1]} s`);
 });
 
-test.serial('the same guest through our qrap (-net socket,fd=5)', async (t) => {
+// The host's resolver (resolv.conf: 127.0.0.1) is on its loopback: the
+// guest is told the gateway, and its lookups (UDP) reach that resolver.
+test.serial('the same guest through our qrap (-net socket,fd=5); its DNS lookups through the gateway reach the host resolver', async (t) => {
   const script = `export QRAP="node $PWD/dist/cli/qrap.js"; ${start('')}
-../shared/vm/vm-run.sh --socket "$sock" --timeout 120 --qrap -- "$@"
+cat > $dir/dns.py <<'PY'
+${dnsServer}
+PY
+python3 $dir/dns.py 127.0.0.1 ::1 > $dir/dns.log 2>&1 & dns=$!
+../shared/vm/vm-run.sh --socket "$sock" --timeout 120 --qrap -- "$@" 'cat /etc/resolv.conf' 'nslookup test.example' 'nslookup -type=AAAA test.example fd00::1'
 rc=$?
-kill $pid $web; wait $pid
+kill $pid $web $dns; wait $pid
 rm -rf $dir
 exit $rc`;
   const r = await inFakehost(['bash', '-c', script, 'bash', ...basics], { timeoutMs: 180_000 });
@@ -210,4 +217,8 @@ exit $rc`;
   t.regex(r.stderr, /mode=qrap/);
   t.regex(r.stderr, /guest DHCP4 rc=0 .*ip=192\.0\.2\.2/);
   t.is(r.stdout.match(/0% packet loss/g)?.length, 2);
+  const n = basics.length;
+  t.regex(guestCmd(r.stdout, n + 1).out, /nameserver 192\.0\.2\.1/, r.stdout);
+  t.regex(guestCmd(r.stdout, n + 2).out, /Address:\s+203\.0\.113\.7/, r.stdout);
+  t.regex(guestCmd(r.stdout, n + 3).out, /Address:\s+2001:db8::7/, r.stdout);
 });
