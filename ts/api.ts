@@ -66,6 +66,9 @@ export interface PastaOptions extends CommonOptions {
    * host's loopback, through the splice path. Without `addr`, the
    * namespace's loopback of each family the guest has. */
   tcpNsForwards?: { addr?: string; port: number; hostPort: number }[];
+  /** -U: the same for UDP: datagrams to the namespace's `port` reach the
+   * host's loopback `hostPort`, and replies come back. */
+  udpNsForwards?: { addr?: string; port: number; hostPort: number }[];
 }
 
 export interface Instance {
@@ -162,12 +165,11 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
       ...(g.v6 ? { v6: { addr: g.v6.addr, prefixLen: g.v6.prefixLen, gateway: g.v6.gateway } } : {}),
     };
   }
-  if (o.tcpNsForwards?.length) {
-    const loopbacks = [...(p.guest.v4 ? ['127.0.0.1'] : []), ...(p.guest.v6 ? ['::1'] : [])];
-    backend.nsTcpForwards = o.tcpNsForwards.flatMap((f) =>
-      (f.addr ? [f.addr] : loopbacks).map((addr) => ({ addr, port: f.port, hostPort: f.hostPort })),
-    );
-  }
+  const loopbacks = [...(p.guest.v4 ? ['127.0.0.1'] : []), ...(p.guest.v6 ? ['::1'] : [])];
+  const nsForwards = (list: { addr?: string; port: number; hostPort: number }[]) =>
+    list.flatMap((f) => (f.addr ? [f.addr] : loopbacks).map((addr) => ({ addr, port: f.port, hostPort: f.hostPort })));
+  if (o.tcpNsForwards?.length) backend.nsTcpForwards = nsForwards(o.tcpNsForwards);
+  if (o.udpNsForwards?.length) backend.nsUdpForwards = nsForwards(o.udpNsForwards);
   config.backend = backend;
   if (o.tcpAuto) config.tcpAuto = true;
   let exit: (status: number) => void = () => {};

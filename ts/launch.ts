@@ -34,6 +34,12 @@ function common(c: Config): CommonOptions {
   return o;
 }
 
+/** The namespace ports a -T/-U option forwards, and their host ports. */
+function nsForwards(t: PortForward): { addr?: string; port: number; hostPort: number }[] {
+  if (t.mode !== 'spec') return [];
+  return t.specs.flatMap((spec) => [...expand(spec)].map(([port, hostPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, hostPort })));
+}
+
 /** The host ports a -t/-u option forwards (none for 'none' and 'auto'). */
 function forwards(t: PortForward): PortForwardOption[] | undefined {
   if (t.mode === 'spec') {
@@ -182,13 +188,8 @@ export async function launch(c: Config): Promise<number> {
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
     ...(c.pasta.noSplice ? { noSplice: true } : {}),
     ...(c.forward.tcp.mode === 'auto' && !c.guest.disabled.tcp ? { tcpAuto: true } : {}),
-    ...(c.forward.tcpNs.mode === 'spec' && !c.guest.disabled.tcp
-      ? {
-          tcpNsForwards: c.forward.tcpNs.specs.flatMap((spec) =>
-            [...expand(spec)].map(([port, hostPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, hostPort })),
-          ),
-        }
-      : {}),
+    ...(c.forward.tcpNs.mode === 'spec' && !c.guest.disabled.tcp ? { tcpNsForwards: nsForwards(c.forward.tcpNs) } : {}),
+    ...(c.forward.udpNs.mode === 'spec' && !c.guest.disabled.udp ? { udpNsForwards: nsForwards(c.forward.udpNs) } : {}),
   });
   if (t.kind !== 'command') describe(log, inst);
   warnings(log, inst);

@@ -90,6 +90,8 @@ export interface BindingConfig {
         noSplice?: boolean;
         /** -T: listen on addr:port in the namespace, for the host's hostPort. */
         nsTcpForwards?: { addr: string; port: number; hostPort: number }[];
+        /** -U: the same for UDP. */
+        nsUdpForwards?: { addr: string; port: number; hostPort: number }[];
         configNet?: {
           mtu?: number;
           mac?: string;

@@ -99,7 +99,7 @@ for (const unprivileged of [false, true]) {
       // What we carried is counted exactly below; a receiver starved of
       // CPU (2 cores, tests in parallel) may still overflow its own
       // socket buffer, which is not ours to count.
-      t.true(Number(m![2]) <= Number(m![1]) / 100, `${dir}: over 1% lost at 20 Mbit/s\n${out}`);
+      t.true(Number(m![2]) <= Number(m![1]) / 20, `${dir}: over 5% lost at 20 Mbit/s\n${out}`);
     }
     // The engine dropped nothing: every datagram either way was taken
     // by the host socket or written to the tap.
@@ -135,7 +135,7 @@ for i in range(3):
     except socket.timeout:
         print("timeout")
 PY
-    node dist/cli/pasta.js --config-net -u 15353:5353 -- sh -c "
+    node dist/cli/pasta.js --config-net --no-splice -u 15353:5353 -- sh -c "
       python3 $d/srv.py & s=\\$!
       touch $d/ready
       for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
@@ -150,10 +150,58 @@ PY
     touch $d/done; wait $p; echo "pasta=$?"; kill $r; rm -rf $d`,
   ]);
   const out = r.stdout + r.stderr;
-  // Loopback clients appear as the gateway, remote ones as themselves.
+  // Through the tap (--no-splice), loopback clients appear as the
+  // gateway; remote ones always as themselves.
   t.regex(r.stdout, /lo4 ping\d from (::ffff:)?192\.0\.2\.1$/m, out);
   t.regex(r.stdout, /lo6 ping\d from fd00::1$/m, out);
   t.regex(r.stdout, /remote4 ping\d from (::ffff:)?198\.51\.100\.2$/m, out);
   t.regex(r.stdout, /remote6 ping\d from 2001:db8:1::2$/m, out);
+  t.regex(r.stdout, /pasta=0/, out);
+});
+
+// The splice path, both ways: -U carries datagrams from the namespace's
+// loopback to an echo server on the host's; -u carries those of a host
+// loopback client to an echo server on the namespace's loopback (which no
+// frame from the tap could reach). 10,000 datagrams each, intact and in
+// order, IPv4 and IPv6.
+test.serial('-U and host-loopback -u: datagrams spliced between the loopbacks, intact and in order, IPv4 and IPv6', async (t) => {
+  const r = await inFakehost(
+    [
+      'bash',
+      '-c',
+      `
+set -u
+d=$(mktemp -d); chmod 755 $d
+cat > $d/echo.py <<'PY'
+${echo}
+PY
+cat > $d/client.py <<'PY'
+${client}
+PY
+python3 $d/echo.py 5300 & e=$!
+timeout 150 node dist/cli/pasta.js --config-net -f --stats -U 15300:5300 -u 15301:5301 -- sh -c "
+  python3 $d/echo.py 5301 & s=\\$!
+  python3 $d/client.py 127.0.0.1 15300 15399 | sed 's/^/ns /'
+  python3 $d/client.py ::1 15300 15399 | sed 's/^/ns /'
+  touch $d/ready
+  for i in \\$(seq 600); do [ -e $d/done ] && break; sleep 0.1; done
+  kill \\$s" 2>&1 &
+p=$!
+for i in $(seq 600); do [ -e $d/ready ] && break; sleep 0.1; done
+python3 $d/client.py 127.0.0.1 15301 15399 | sed 's/^/host /'
+python3 $d/client.py ::1 15301 15399 | sed 's/^/host /'
+touch $d/done; wait $p; echo "pasta=$?"
+kill $e; rm -rf $d`,
+    ],
+    { timeoutMs: 170_000 },
+  );
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /ns echo 127\.0\.0\.1 got=10000 bad=0 lost=0/, out);
+  t.regex(r.stdout, /ns echo ::1 got=10000 bad=0 lost=0/, out);
+  t.regex(r.stdout, /host echo 127\.0\.0\.1 got=10000 bad=0 lost=0/, out);
+  t.regex(r.stdout, /host echo ::1 got=10000 bad=0 lost=0/, out);
+  // Through the tap, none of it: the splice path carried it all.
+  const frames = Number(/frames in (\d+)/.exec(out)?.[1]);
+  t.true(frames < 1000, `${frames} frames through the tap\n${out}`);
   t.regex(r.stdout, /pasta=0/, out);
 });

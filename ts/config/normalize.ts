@@ -229,11 +229,11 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
   if (u && forward.udp.mode === 'auto') throw new ConfigError(`${name('udp-ports')} auto: not supported yet`);
   // -T: explicit ports only; its default (auto) is not followed yet, so
   // asking for it is refused rather than ignored.
-  const T = given.get('tcp-ns');
-  if (T) {
-    const f = forward.tcpNs;
+  for (const [long, f] of [['tcp-ns', forward.tcpNs], ['udp-ns', forward.udpNs]] as const) {
+    const T = given.get(long);
+    if (!T) continue;
     const bad = f.mode === 'auto' ? 'auto' : f.mode === 'spec' && f.specs.some((s) => s.iface !== undefined) ? 'interface binds' : f.mode === 'spec' && f.specs.some((s) => s.rules.length === 0) ? 'exclusions alone (all ports)' : undefined;
-    if (bad) throw new ConfigError(`${name('tcp-ns')} ${T.values.join(',')}: ${bad} not supported yet`);
+    if (bad) throw new ConfigError(`${name(long)} ${T.values.join(',')}: ${bad} not supported yet`);
   }
   return { action: 'run', config };
 }

@@ -94,7 +94,7 @@ export const OPTIONS: OptionDef[] = [
   def('tcp-ports', 't', 'SPEC', both, 'ok', 'TCP port forwarding to guest or namespace'),
   def('udp-ports', 'u', 'SPEC', both, 'ok', 'UDP port forwarding to guest or namespace (not auto yet)'),
   def('tcp-ns', 'T', 'SPEC', ['pasta'], 'ok', 'TCP port forwarding from namespace to host (ports; not auto yet)'),
-  def('udp-ns', 'U', 'SPEC', ['pasta'], 'later', 'UDP port forwarding from namespace to host'),
+  def('udp-ns', 'U', 'SPEC', ['pasta'], 'ok', 'UDP port forwarding from namespace to host (ports; not auto yet)'),
   def('ns-ifname', 'I', 'NAME', ['pasta'], 'ok', 'Name of the tap interface in the namespace'),
   def('userns', undefined, 'PATH', ['pasta'], 'ok', 'Target user namespace to join'),
   def('netns', undefined, 'PATH|NAME', ['pasta'], 'ok', 'Target network namespace to join'),

@@ -27,6 +27,7 @@ use std::process::{Child, Command};
 
 use crate::nsagent::CONTROL_FD;
 use crate::sys::tcp::TcpListener;
+use crate::sys::udp::UdpSocket;
 use crate::sys::{fdpass, process};
 
 pub const REQ_TAP: u8 = 1;
@@ -156,6 +157,8 @@ pub struct PastaSpec {
     /// `-T`: addresses to listen on in the namespace, each with the host
     /// port its connections go to (on the host's loopback).
     pub ns_tcp_binds: Vec<(SocketAddr, u16)>,
+    /// `-U`: the same for UDP.
+    pub ns_udp_binds: Vec<(SocketAddr, u16)>,
 }
 
 /// A namespace ready for the engine: its tap, and the agent, whose
@@ -166,6 +169,8 @@ pub struct Pasta {
     pub agent: Agent,
     /// `-T` listeners (in the namespace) and where their connections go.
     pub ns_listeners: Vec<(TcpListener, SocketAddr)>,
+    /// `-U` sockets (in the namespace) and where their datagrams go.
+    pub ns_udp_sockets: Vec<(UdpSocket, SocketAddr)>,
 }
 
 /// Starts the agent, opens the tap, configures the interface (with
@@ -195,6 +200,10 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
     for &(addr, host_port) in &spec.ns_tcp_binds {
         ns_listeners.push(ns_listener(&mut agent, addr, host_port)?);
     }
+    let mut ns_udp_sockets = Vec::new();
+    for &(addr, host_port) in &spec.ns_udp_binds {
+        ns_udp_sockets.push(ns_udp_socket(&mut agent, addr, host_port)?);
+    }
     // A new namespace always runs something (the shell by default); an
     // existing one only runs a command if given one.
     if spec.target == Target::New || !spec.command.is_empty() {
@@ -205,7 +214,42 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         ifname: tap.text,
         agent,
         ns_listeners,
+        ns_udp_sockets,
     })
+}
+
+/// The host's loopback of `addr`'s family, port `port`.
+fn host_loopback(addr: SocketAddr, port: u16) -> SocketAddr {
+    let ip: IpAddr = if addr.is_ipv6() {
+        Ipv6Addr::LOCALHOST.into()
+    } else {
+        Ipv4Addr::LOCALHOST.into()
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// A `-U` socket: made by the agent in the namespace and bound there
+/// before the command starts; its datagrams go to the host's loopback.
+fn ns_udp_socket(
+    agent: &mut Agent,
+    addr: SocketAddr,
+    host_port: u16,
+) -> io::Result<(UdpSocket, SocketAddr)> {
+    let domain = if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
+    let context = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("-U: cannot bind {addr} in the namespace: {e}"),
+        )
+    };
+    let fd = agent.udp_socket(domain).map_err(context)?;
+    let sock = UdpSocket::from_fd(fd, addr.is_ipv6()).map_err(context)?;
+    sock.bind(addr).map_err(context)?;
+    Ok((sock, host_loopback(addr, host_port)))
 }
 
 /// A `-T` listener: a socket the agent makes in the namespace, bound and
@@ -319,6 +363,18 @@ impl Agent {
         self.request(&Request::Socket(
             domain,
             libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
+            0,
+        ))?
+        .fds
+        .pop()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))
+    }
+
+    /// A non-blocking UDP socket of `domain` made in the namespace.
+    pub fn udp_socket(&mut self, domain: i32) -> io::Result<OwnedFd> {
+        self.request(&Request::Socket(
+            domain,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK,
             0,
         ))?
         .fds

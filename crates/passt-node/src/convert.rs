@@ -280,7 +280,8 @@ pub fn attach(v: &Value) -> R<Option<Attach>> {
                 command: list::<String>(b, p, "command")?,
                 ifname: req_string(b, p, "ifname")?,
                 config_net,
-                ns_tcp_binds: ns_tcp_forwards(b)?,
+                ns_tcp_binds: ns_forwards(b, "nsTcpForwards")?,
+                ns_udp_binds: ns_forwards(b, "nsUdpForwards")?,
             })))
         }
         other => Err(format!("backend.kind: unknown '{other}'")),
@@ -334,18 +335,19 @@ fn forwards(v: &Value, key: &str) -> R<Vec<Forward>> {
 }
 
 /// `backend.nsTcpForwards: [{ addr, port, hostPort }]`: pasta's `-T`,
-/// listening on `addr:port` in the namespace for the host's `hostPort`.
-fn ns_tcp_forwards(b: &Value) -> R<Vec<(std::net::SocketAddr, u16)>> {
-    let items = match field(b, "backend", "nsTcpForwards") {
+/// listening on `addr:port` in the namespace for the host's `hostPort`;
+/// `nsUdpForwards`, the same for `-U`.
+fn ns_forwards(b: &Value, key: &str) -> R<Vec<(std::net::SocketAddr, u16)>> {
+    let items = match field(b, "backend", key) {
         None => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err("backend.nsTcpForwards: expected an array".into()),
+        Some(_) => return Err(format!("backend.{key}: expected an array")),
     };
     items
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let p = format!("backend.nsTcpForwards[{i}]");
+            let p = format!("backend.{key}[{i}]");
             let addr: std::net::IpAddr = req(f, &p, "addr")?;
             let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
             let host_port: u16 =

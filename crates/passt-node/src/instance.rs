@@ -13,7 +13,8 @@ use std::sync::Mutex;
 
 use passt_core::engine::BackendSpec;
 use passt_core::engine::{
-    self, forward, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward, TcpForward,
+    self, forward, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward,
+    TcpForward, UdpSpliceForward,
 };
 use passt_core::netns::setup_pasta;
 
@@ -133,6 +134,11 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
                     .ns_listeners
                     .into_iter()
                     .map(|(listener, target)| SpliceForward { listener, target })
+                    .collect();
+                ec.udp_splice_forwards = pasta
+                    .ns_udp_sockets
+                    .into_iter()
+                    .map(|(sock, target)| UdpSpliceForward { sock, target })
                     .collect();
             }
         }

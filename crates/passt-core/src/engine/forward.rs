@@ -134,6 +134,13 @@ pub fn bind_udp_best_effort(
     (bound, 0)
 }
 
+/// pasta's `-U`: a UDP socket in the namespace and where on the host's
+/// loopback its clients' datagrams go (through the splice path).
+pub struct UdpSpliceForward {
+    pub sock: UdpSocket,
+    pub target: SocketAddr,
+}
+
 /// Descriptors we may spend on best-effort listeners: three quarters of
 /// the soft limit, less what is open already.
 fn descriptor_budget() -> usize {

@@ -26,7 +26,7 @@ mod stats;
 pub mod token;
 
 pub use events::{Discard, Event, EventSink};
-pub use forward::{SpliceForward, TcpForward};
+pub use forward::{SpliceForward, TcpForward, UdpSpliceForward};
 pub use guest::BackendSpec;
 pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
@@ -49,6 +49,7 @@ use crate::flow::icmp::{GatewayMap, IcmpFlows};
 use crate::flow::splice::{Change, Interest, SpliceFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::flow::udp::{UdpFlows, UdpForward};
+use crate::flow::udp_splice::{ListenerKey, UdpSpliceFlows};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
 use crate::sys::tcp::TcpSocket;
@@ -94,6 +95,8 @@ pub struct EngineConfig {
     pub splice_inbound: bool,
     /// Inbound UDP forwards (`-u`), bound before anything starts.
     pub udp_forwards: Vec<UdpForward>,
+    /// pasta's `-U`: sockets in the namespace, spliced to the host.
+    pub udp_splice_forwards: Vec<UdpSpliceForward>,
 }
 
 impl Default for EngineConfig {
@@ -110,6 +113,7 @@ impl Default for EngineConfig {
             splice_forwards: Vec::new(),
             splice_inbound: false,
             udp_forwards: Vec::new(),
+            udp_splice_forwards: Vec::new(),
         }
     }
 }
@@ -142,7 +146,15 @@ struct Engine {
     ns_pool: Option<[Vec<std::os::fd::OwnedFd>; 2]>,
     /// Where UDP sockets are read into (recvmmsg), allocated once.
     udp_batch: RecvBatch,
+    /// `-U` listeners (token index = position), and the spliced UDP flows
+    /// of those and of host-loopback clients of `-u`.
+    udp_splice_listeners: Vec<UdpSpliceForward>,
+    udp_splice: UdpSpliceFlows,
 }
+
+/// Listener keys of spliced UDP flows: `-U` listeners by position, `-u`
+/// ones (host-loopback clients) by position with this bit set.
+const HOST_LISTENER: ListenerKey = 1 << 31;
 
 /// Spare namespace sockets kept per family, refilled on the timer.
 const NS_POOL: usize = 8;
@@ -231,6 +243,10 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         let token = Token::new(Kind::UdpListen, 0, i as u32);
         epoll.add_readable(&f.sock, token.encode())?;
     }
+    for (i, f) in config.udp_splice_forwards.iter().enumerate() {
+        let token = Token::new(Kind::UdpSpliceListen, 0, i as u32);
+        epoll.add_readable(&f.sock, token.encode())?;
+    }
     for (i, f) in config.splice_forwards.iter().enumerate() {
         let token = Token::new(Kind::SpliceListen, 0, i as u32);
         epoll.add_readable(&f.listener, token.encode())?;
@@ -264,6 +280,8 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         splice: SpliceFlows::new(),
         ns_pool,
         udp_batch: RecvBatch::new(crate::sys::udp::MAX_BATCH),
+        udp_splice_listeners: config.udp_splice_forwards,
+        udp_splice: UdpSpliceFlows::new(),
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -388,6 +406,7 @@ impl Engine {
                 let now = Instant::now();
                 self.flows.icmp.expire(now);
                 self.flows.udp.expire(now);
+                self.udp_splice.expire(now);
                 let full = self.flows.udp.take_dropped();
                 if full > 0 {
                     stats.drop_n(crate::wire::DropReason::SocketFull, full);
@@ -447,6 +466,8 @@ impl Engine {
                 );
             }
             Kind::UdpListen => self.udp_inbound(token.index as usize, error),
+            Kind::UdpSpliceListen => self.udp_splice_in(token.index, 0)?,
+            Kind::UdpSplice => self.udp_splice_out(token.index as usize, token.side),
             Kind::SpliceListen => self.accept_splice(token.index as usize)?,
             Kind::Splice => {
                 let (index, gen, side) = (token.index as usize, token.side >> 1, token.side & 1);
@@ -617,6 +638,28 @@ impl Engine {
             };
             for (client, payload) in self.udp_batch.iter() {
                 let client = unmap(client);
+                if self.ns_pool.is_some() && client.ip().is_loopback() {
+                    // Loopback to loopback: to the namespace's, spliced.
+                    let lo: IpAddr = if client.is_ipv6() {
+                        Ipv6Addr::LOCALHOST.into()
+                    } else {
+                        Ipv4Addr::LOCALHOST.into()
+                    };
+                    let target = SocketAddr::new(lo, fwd.guest_port);
+                    let key = HOST_LISTENER | i as ListenerKey;
+                    let flow = splice_flow(
+                        &mut self.udp_splice,
+                        &self.epoll,
+                        self.agent.as_mut(),
+                        (key, client, target),
+                        now,
+                    );
+                    match flow.and_then(|(idx, gen)| self.udp_splice.get(idx, gen, now)) {
+                        Some((sock, _, _)) if sock.send(payload).is_ok() => {}
+                        _ => self.shared.stats.drop(crate::wire::DropReason::SocketFull),
+                    }
+                    continue;
+                }
                 let Some((guest, seen)) = inbound_view(l2, &udp.map, client, fwd.guest_port) else {
                     continue;
                 };
@@ -630,6 +673,81 @@ impl Engine {
                         }),
                     );
                 }
+            }
+            if n < self.udp_batch.capacity() {
+                break;
+            }
+        }
+    }
+
+    /// Datagrams from clients of `-U` listener `i`: each goes out its
+    /// client's flow, a host socket connected to the host's loopback.
+    fn udp_splice_in(&mut self, i: u32, _unused: u8) -> io::Result<()> {
+        let Some(fwd) = self.udp_splice_listeners.get(i as usize) else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        for _ in 0..4 {
+            let n = match fwd.sock.recv_batch(&mut self.udp_batch) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(_) => break,
+            };
+            for (client, payload) in self.udp_batch.iter() {
+                let flow = splice_flow(
+                    &mut self.udp_splice,
+                    &self.epoll,
+                    None,
+                    (i, client, fwd.target),
+                    now,
+                );
+                match flow.and_then(|(idx, gen)| self.udp_splice.get(idx, gen, now)) {
+                    Some((sock, _, _)) if sock.send(payload).is_ok() => {}
+                    _ => self.shared.stats.drop(crate::wire::DropReason::SocketFull),
+                }
+            }
+            if n < self.udp_batch.capacity() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replies on spliced UDP flow `index`: back to its client from the
+    /// listener it came through, a batch per `sendmmsg`.
+    fn udp_splice_out(&mut self, index: usize, gen: u8) {
+        let now = Instant::now();
+        let Some((sock, key, client)) = self.udp_splice.get(index, gen, now) else {
+            return;
+        };
+        let listener = if key & HOST_LISTENER != 0 {
+            self.flows
+                .udp_forwards
+                .get((key & !HOST_LISTENER) as usize)
+                .map(|f| &f.sock)
+        } else {
+            self.udp_splice_listeners.get(key as usize).map(|f| &f.sock)
+        };
+        let Some(listener) = listener else { return };
+        for _ in 0..4 {
+            let n = match sock.recv_batch(&mut self.udp_batch) {
+                Ok(n) => n,
+                // The server's port is closed (ICMP): nothing to carry.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(_) => break,
+            };
+            let mut msgs: [(&[u8], Option<SocketAddr>); crate::sys::udp::MAX_BATCH] =
+                [(&[], None); crate::sys::udp::MAX_BATCH];
+            let mut count = 0;
+            for (slot, (_, payload)) in msgs.iter_mut().zip(self.udp_batch.iter()) {
+                *slot = (payload, Some(client));
+                count += 1;
+            }
+            let (_, failed) = listener.send_batch(&msgs[..count]);
+            if failed > 0 {
+                self.shared
+                    .stats
+                    .drop_n(crate::wire::DropReason::SocketFull, failed as u64);
             }
             if n < self.udp_batch.capacity() {
                 break;
@@ -804,6 +922,38 @@ impl Engine {
         self.tx.clear();
         Ok(())
     }
+}
+
+/// The spliced UDP flow of `client` on listener `key` towards `target`,
+/// made if new: its socket is opened in the namespace through `agent`
+/// when given (the server is the namespace's), else on the host, then
+/// connected and watched. `None` if it cannot be made.
+fn splice_flow(
+    flows: &mut UdpSpliceFlows,
+    epoll: &Epoll,
+    agent: Option<&mut Agent>,
+    (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
+    now: Instant,
+) -> Option<(usize, u8)> {
+    if let Some(found) = flows.find(key, client, now) {
+        return Some(found);
+    }
+    let v6 = target.is_ipv6();
+    let sock = match agent {
+        Some(agent) => {
+            let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
+            let fd = agent.udp_socket(domain).ok()?;
+            crate::sys::udp::UdpSocket::from_fd(fd, v6).ok()?
+        }
+        None => crate::sys::udp::UdpSocket::open(v6).ok()?,
+    };
+    sock.connect(target).ok()?;
+    let (index, gen) = flows.insert(key, client, sock, now)?;
+    let registered = flows.socket(index, gen).map(|s| {
+        let token = Token::new(Kind::UdpSplice, gen, index as u32);
+        epoll.add_readable(s, token.encode())
+    });
+    matches!(registered, Some(Ok(()))).then_some((index, gen))
 }
 
 /// Inbound addressing: the guest's address and port, and the client as the

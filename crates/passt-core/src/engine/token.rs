@@ -35,6 +35,10 @@ pub enum Kind {
     /// A listening socket of an inbound UDP forward (`-u`); index = its
     /// place in the list.
     UdpListen = 12,
+    /// A spliced UDP flow's socket; index = flow, side = slot generation.
+    UdpSplice = 13,
+    /// A `-U` listener in pasta's namespace; index = its place in the list.
+    UdpSpliceListen = 14,
 }
 
 impl Kind {
@@ -52,6 +56,8 @@ impl Kind {
             10 => Some(Kind::SpliceListen),
             11 => Some(Kind::Udp),
             12 => Some(Kind::UdpListen),
+            13 => Some(Kind::UdpSplice),
+            14 => Some(Kind::UdpSpliceListen),
             _ => None,
         }
     }
@@ -112,6 +118,8 @@ mod tests {
             Kind::SpliceListen,
             Kind::Udp,
             Kind::UdpListen,
+            Kind::UdpSplice,
+            Kind::UdpSpliceListen,
         ] {
             for side in [0u8, 1, 255] {
                 for index in [0u32, 1, 0xdead_beef, u32::MAX] {

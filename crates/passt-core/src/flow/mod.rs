@@ -6,3 +6,4 @@ pub mod icmp;
 pub mod splice;
 pub mod tcp;
 pub mod udp;
+pub mod udp_splice;

@@ -1,0 +1,200 @@
+//! pasta's UDP splice path: datagrams between a loopback client on one
+//! side (the namespace or the host) and a loopback server on the other,
+//! socket to socket, no tap.
+//!
+//! A listener (the engine's: a `-U` socket in the namespace, or a `-u`
+//! socket on the host whose client is on the host's loopback) receives a
+//! client's datagrams; each client gets a flow, a socket on the other side
+//! connected to the server, made by the caller (in the namespace through
+//! the agent, or on the host). Datagrams go out the flow's socket;
+//! replies read from it go back from the listener to the client, a batch
+//! at a time (`recvmmsg` in, `sendmmsg` out).
+//!
+//! Invariants: flows are keyed by (listener key, client); a slot's
+//! generation changes when its flow goes, so a stale epoll token (index,
+//! generation) never reaches a successor. A flow idle for `TIMEOUT` is
+//! closed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::sys::udp::UdpSocket;
+
+/// As for the other UDP flows.
+pub const TIMEOUT: Duration = super::udp::TIMEOUT;
+/// Most concurrent spliced UDP flows; more clients are dropped.
+pub const MAX_FLOWS: usize = 4096;
+
+/// Which listener a flow answers through: the caller's numbering (it
+/// tells its listener tables apart with it).
+pub type ListenerKey = u32;
+
+struct Flow {
+    listener: ListenerKey,
+    client: SocketAddr,
+    sock: UdpSocket,
+    last: Instant,
+}
+
+#[derive(Default)]
+pub struct UdpSpliceFlows {
+    slots: Vec<Option<Flow>>,
+    gens: Vec<u8>,
+    free: Vec<usize>,
+    by_key: HashMap<(ListenerKey, SocketAddr), usize>,
+}
+
+impl UdpSpliceFlows {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// The flow of `client` on `listener`, if there is one (its last use
+    /// becomes `now`).
+    pub fn find(
+        &mut self,
+        listener: ListenerKey,
+        client: SocketAddr,
+        now: Instant,
+    ) -> Option<(usize, u8)> {
+        let &index = self.by_key.get(&(listener, client))?;
+        let flow = self.slots[index].as_mut()?;
+        flow.last = now;
+        Some((index, self.gens[index]))
+    }
+
+    /// Starts the flow of `client` on `listener` with `sock`, connected to
+    /// the server; `None` when the table is full.
+    pub fn insert(
+        &mut self,
+        listener: ListenerKey,
+        client: SocketAddr,
+        sock: UdpSocket,
+        now: Instant,
+    ) -> Option<(usize, u8)> {
+        if self.len() >= MAX_FLOWS {
+            return None;
+        }
+        let flow = Flow {
+            listener,
+            client,
+            sock,
+            last: now,
+        };
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(flow);
+                i
+            }
+            None => {
+                self.slots.push(Some(flow));
+                self.gens.push(0);
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert((listener, client), index);
+        Some((index, self.gens[index]))
+    }
+
+    /// Flow (index, gen)'s socket, and where its replies go: (listener,
+    /// client). Marks it used at `now`.
+    pub fn get(
+        &mut self,
+        index: usize,
+        gen: u8,
+        now: Instant,
+    ) -> Option<(&UdpSocket, ListenerKey, SocketAddr)> {
+        if self.gens.get(index) != Some(&gen) {
+            return None;
+        }
+        let flow = self.slots.get_mut(index)?.as_mut()?;
+        flow.last = now;
+        Some((&flow.sock, flow.listener, flow.client))
+    }
+
+    /// Flow (index, gen)'s socket, for registration.
+    pub fn socket(&self, index: usize, gen: u8) -> Option<&UdpSocket> {
+        if self.gens.get(index) != Some(&gen) {
+            return None;
+        }
+        self.slots.get(index)?.as_ref().map(|f| &f.sock)
+    }
+
+    fn remove(&mut self, index: usize) {
+        if let Some(f) = self.slots[index].take() {
+            self.by_key.remove(&(f.listener, f.client));
+            self.gens[index] = self.gens[index].wrapping_add(1);
+            self.free.push(index);
+        }
+    }
+
+    /// Closes the flows idle for `TIMEOUT`; returns how many.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let old: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| {
+                f.as_ref()
+                    .filter(|f| now.duration_since(f.last) >= TIMEOUT)
+                    .map(|_| i)
+            })
+            .collect();
+        for &i in &old {
+            self.remove(i);
+        }
+        old.len()
+    }
+
+    pub fn clear(&mut self) {
+        for i in 0..self.slots.len() {
+            self.remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock() -> UdpSocket {
+        UdpSocket::open(false).unwrap()
+    }
+
+    #[test]
+    fn flows_are_per_listener_and_client_and_expire() {
+        let mut f = UdpSpliceFlows::new();
+        let t0 = Instant::now();
+        let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        assert_eq!(f.find(1, a, t0), None);
+        let (ia, ga) = f.insert(1, a, sock(), t0).unwrap();
+        let (ib, _) = f.insert(2, a, sock(), t0).unwrap();
+        assert_ne!(ia, ib);
+        assert_eq!(f.find(1, a, t0), Some((ia, ga)));
+        assert_eq!(f.find(1, b, t0), None);
+        let (_, l, c) = f.get(ia, ga, t0).unwrap();
+        assert_eq!((l, c), (1, a));
+        // One stays busy, the other goes idle.
+        let later = t0 + TIMEOUT;
+        f.find(2, a, later);
+        assert_eq!(f.expire(later), 1);
+        assert!(f.get(ia, ga, later).is_none(), "expired");
+        assert!(f.socket(ib, f.gens[ib]).is_some());
+        // A reused slot has a new generation.
+        let (ic, gc) = f.insert(3, b, sock(), later).unwrap();
+        assert_eq!(ic, ia);
+        assert_ne!(gc, ga);
+        f.clear();
+        assert!(f.is_empty());
+    }
+}
