@@ -80,6 +80,8 @@ pub enum Change {
 pub struct SpliceFlows {
     slots: Vec<Option<Conn>>,
     gens: Vec<u8>,
+    /// Empty slots, reused first.
+    free: Vec<usize>,
     live: usize,
     /// Connections reset after an error (for the stats).
     pub resets: u64,
@@ -96,6 +98,7 @@ impl SpliceFlows {
         SpliceFlows {
             slots: Vec::new(),
             gens: Vec::new(),
+            free: Vec::new(),
             live: 0,
             resets: 0,
         }
@@ -146,7 +149,7 @@ impl SpliceFlows {
             ],
             gen: 0,
         };
-        let index = match self.slots.iter().position(Option::is_none) {
+        let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(None);
@@ -222,6 +225,7 @@ impl SpliceFlows {
                 }
             }
             self.live -= 1;
+            self.free.push(index);
         }
     }
 

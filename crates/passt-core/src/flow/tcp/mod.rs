@@ -242,6 +242,8 @@ pub enum Registration {
 pub struct TcpFlows<S: FlowSocket = TcpSocket> {
     slots: Vec<Option<Conn<S>>>,
     gens: Vec<u8>,
+    /// Empty slots, reused first (no search per new flow).
+    free: Vec<usize>,
     by_key: HashMap<Key, usize>,
     pub map: GatewayMap,
     buf: Box<[u8]>,
@@ -261,6 +263,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         TcpFlows {
             slots: Vec::new(),
             gens: Vec::new(),
+            free: Vec::new(),
             by_key: HashMap::new(),
             map,
             buf: vec![0; PEEK_BUF].into_boxed_slice(),
@@ -321,7 +324,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     /// Files a new flow in a free slot (or a new one) under a fresh
     /// generation, so stale events for the slot's last flow are ignored.
     fn insert(&mut self, mut c: Conn<S>) -> (usize, u8) {
-        let index = match self.slots.iter().position(Option::is_none) {
+        let index = match self.free.pop() {
             Some(i) => i,
             None => {
                 self.slots.push(None);
@@ -908,8 +911,11 @@ impl<S: FlowSocket> TcpFlows<S> {
 
     /// Resets every flow (the guest is gone: nothing will acknowledge).
     pub fn clear(&mut self) {
-        for c in self.slots.iter_mut().filter_map(Option::take) {
-            c.sock.set_reset_on_close();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            if let Some(c) = slot.take() {
+                c.sock.set_reset_on_close();
+                self.free.push(i);
+            }
         }
         self.by_key.clear();
     }
@@ -917,6 +923,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     fn free(&mut self, index: usize) {
         if let Some(c) = self.slots[index].take() {
             self.by_key.remove(&c.key);
+            self.free.push(index);
         }
     }
 }
