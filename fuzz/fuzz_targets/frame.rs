@@ -5,8 +5,8 @@
 //! the same bytes (parse and emit agree, whatever the input was).
 //!
 //! The same bytes then go through the L2 dispatch and the services
-//! (ARP, DHCP, NDP, DHCPv6), with echo and TCP switched off so that no
-//! socket is ever opened; every reply they emit must parse.
+//! (ARP, DHCP, NDP, DHCPv6), with echo, TCP and UDP switched off so that
+//! no socket is ever opened; every reply they emit must parse.
 #![no_main]
 
 use std::time::Instant;
@@ -15,6 +15,7 @@ use passt_core::backend::txqueue::TxQueue;
 use passt_core::config::GuestConfig;
 use passt_core::flow::icmp::{GatewayMap, IcmpFlows};
 use passt_core::flow::tcp::TcpFlows;
+use passt_core::flow::udp::UdpFlows;
 use passt_core::l2::{Flows, L2};
 use passt_core::wire::frame::parse_frame;
 
@@ -36,11 +37,14 @@ fn dispatch(bytes: &[u8]) {
     let mut cfg = GuestConfig::example();
     cfg.disabled.icmp = true;
     cfg.disabled.tcp = true;
+    cfg.disabled.udp = true;
     let mut l2 = L2::new(cfg);
     let mut tx = TxQueue::new(1 << 20);
     let mut flows = Flows {
         icmp: IcmpFlows::new(GatewayMap::default()),
         tcp: TcpFlows::new(GatewayMap::default(), 65520),
+        udp: UdpFlows::new(GatewayMap::default()),
+        udp_forwards: Vec::new(),
     };
     let _ = l2.guest_frame(bytes, Instant::now(), &mut tx, &mut flows);
     for f in tx.frames() {
