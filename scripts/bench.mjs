@@ -32,7 +32,13 @@ function run(name, impls, extra) {
   const json = join(outDir, `${name}.json`);
   const argv = [...impls.flat(), '--rounds', rounds, '--seconds', seconds, ...extra, '--json', json];
   process.stderr.write(`bench: ${name}: netbench ${argv.join(' ')}\n`);
-  const r = spawnSync(netbench, argv, { stdio: ['ignore', 'inherit', 'inherit'] });
+  // npm run puts node_modules/.bin first in PATH, where our own `pasta`
+  // is linked: the reference must be Debian's.
+  const PATH = (process.env.PATH ?? '')
+    .split(':')
+    .filter((d) => !d.includes('node_modules'))
+    .join(':');
+  const r = spawnSync(netbench, argv, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PATH } });
   if (r.status !== 0) {
     process.stderr.write(`bench: ${name}: netbench exited with ${r.status}\n`);
     process.exit(1);
