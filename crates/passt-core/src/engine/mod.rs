@@ -542,6 +542,8 @@ impl Engine {
                 Err(reason) => stats.drop(reason),
             }
         })?;
+        // The round's guest datagrams, one sendmmsg per flow's run.
+        self.flows.udp.flush();
         for new in new_flows {
             self.register(new)?;
         }

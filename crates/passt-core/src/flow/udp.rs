@@ -127,8 +127,19 @@ pub struct UdpFlows {
     free: Vec<usize>,
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
     dropped: u64,
+    /// Guest datagrams of this round not sent yet: (flow, range in
+    /// `pending_data`), sent by `flush` with one `sendmmsg` per run of
+    /// the same flow. Both buffers keep their capacity between rounds.
+    pending: Vec<(usize, std::ops::Range<usize>)>,
+    pending_data: Vec<u8>,
     pub map: GatewayMap,
 }
+
+/// Guest payload held for a round's `sendmmsg` before it is flushed
+/// early (a bound on memory, not a target).
+const PENDING_BYTES: usize = 1 << 20;
+/// Datagrams per `sendmmsg`.
+const SEND_BATCH: usize = 64;
 
 impl UdpFlows {
     pub fn new(map: GatewayMap) -> Self {
@@ -138,8 +149,38 @@ impl UdpFlows {
             free: Vec::new(),
             by_key: HashMap::new(),
             dropped: 0,
+            pending: Vec::new(),
+            pending_data: Vec::new(),
             map,
         }
+    }
+
+    /// Sends the datagrams `guest_datagram` queued this round: one
+    /// `sendmmsg` per run of datagrams of one flow. A datagram the socket
+    /// refuses is dropped and counted.
+    pub fn flush(&mut self) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let index = self.pending[i].0;
+            let mut msgs: [(&[u8], Option<SocketAddr>); SEND_BATCH] = [(&[], None); SEND_BATCH];
+            let mut n = 0;
+            while i < self.pending.len() && self.pending[i].0 == index && n < SEND_BATCH {
+                msgs[n] = (&self.pending_data[self.pending[i].1.clone()], None);
+                n += 1;
+                i += 1;
+            }
+            // A flow gone since (expired, cleared) loses its datagrams.
+            let (_, failed) = match self.slots.get(index).and_then(Option::as_ref) {
+                Some(Flow {
+                    via: Via::Socket(sock),
+                    ..
+                }) => sock.send_batch(&msgs[..n]),
+                _ => (0, n),
+            };
+            self.dropped += failed as u64;
+        }
+        self.pending.clear();
+        self.pending_data.clear();
     }
 
     pub fn len(&self) -> usize {
@@ -262,8 +303,9 @@ impl UdpFlows {
         Ok(sock)
     }
 
-    /// Carries a guest datagram from `src` to `dst`: sent on the flow's
-    /// socket (made if needed) for `Route::Socket`; for
+    /// Carries a guest datagram from `src` to `dst`: for `Route::Socket`
+    /// queued for the flow's socket (made if needed) and sent by `flush`,
+    /// which the caller runs after each batch of guest frames; for
     /// `Route::Listener` the caller sends it (see `Route`).
     pub fn guest_datagram(
         &mut self,
@@ -274,21 +316,11 @@ impl UdpFlows {
     ) -> Result<Route, UdpError> {
         let route = self.route(src, dst, now)?;
         if let Route::Socket { index, .. } = route {
-            if let Some(Flow {
-                via: Via::Socket(sock),
-                ..
-            }) = &self.slots[index]
-            {
-                let sent = match sock.send(payload) {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-                    // Possibly an earlier ICMP error reported late (see
-                    // `sys::udp`): this datagram was not the cause.
-                    Err(_) => sock.send(payload).is_ok(),
-                };
-                if !sent {
-                    self.dropped += 1;
-                }
+            let start = self.pending_data.len();
+            self.pending_data.extend_from_slice(payload);
+            self.pending.push((index, start..self.pending_data.len()));
+            if self.pending_data.len() >= PENDING_BYTES {
+                self.flush();
             }
         }
         Ok(route)
@@ -506,6 +538,19 @@ impl UdpFlows {
 mod tests {
     use super::*;
 
+    /// A guest datagram, queued and flushed at once (as after a batch).
+    fn sent(
+        flows: &mut UdpFlows,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<Route, UdpError> {
+        let r = flows.guest_datagram(src, dst, payload, now);
+        flows.flush();
+        r
+    }
+
     #[derive(Debug, PartialEq, Eq)]
     enum Got {
         Data(SocketAddr, SocketAddr, Vec<u8>),
@@ -587,8 +632,7 @@ mod tests {
         let mut flows = UdpFlows::new(gateway_map());
         let mut batch = RecvBatch::new(8);
         let now = Instant::now();
-        let Route::Socket { index, gen, new } =
-            flows.guest_datagram(guest, dst, b"hi", now).unwrap()
+        let Route::Socket { index, gen, new } = sent(&mut flows, guest, dst, b"hi", now).unwrap()
         else {
             panic!("not an outbound flow")
         };
@@ -601,7 +645,7 @@ mod tests {
         );
         // The same flow carries the next datagram: nothing to register.
         assert_eq!(
-            flows.guest_datagram(guest, dst, b"again", now).unwrap(),
+            sent(&mut flows, guest, dst, b"again", now).unwrap(),
             Route::Socket {
                 index,
                 gen,
@@ -670,7 +714,7 @@ mod tests {
             .unwrap()
             .port();
         let guest = SocketAddr::from(([10, 0, 2, 15], free));
-        let r = flows.guest_datagram(guest, dst, b"a", now).unwrap();
+        let r = sent(&mut flows, guest, dst, b"a", now).unwrap();
         assert_eq!(local_port(&flows, r), free);
         assert_eq!(echo_once(&echo).port(), free);
 
@@ -678,16 +722,14 @@ mod tests {
         let holder = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         let taken = holder.local_addr().unwrap().port();
         let guest = SocketAddr::from(([10, 0, 2, 15], taken));
-        let r = flows.guest_datagram(guest, dst, b"b", now).unwrap();
+        let r = sent(&mut flows, guest, dst, b"b", now).unwrap();
         assert_ne!(local_port(&flows, r), taken);
         assert_ne!(echo_once(&echo).port(), taken);
 
         // Two flows from one guest port to two remotes share the port.
         let echo2 = echo_server("127.0.0.1:0");
         let guest = SocketAddr::from(([10, 0, 2, 15], free));
-        let r = flows
-            .guest_datagram(guest, echo2.local_addr().unwrap(), b"c", now)
-            .unwrap();
+        let r = sent(&mut flows, guest, echo2.local_addr().unwrap(), b"c", now).unwrap();
         assert_eq!(local_port(&flows, r), free);
         assert_eq!(echo_once(&echo2).port(), free);
         assert_eq!(flows.len(), 3);
@@ -700,14 +742,12 @@ mod tests {
         let mut flows = UdpFlows::new(GatewayMap::default());
         let t0 = Instant::now();
         let guest = sock("10.0.2.15:40003");
-        let Route::Socket { index, gen, .. } = flows.guest_datagram(guest, dst, b"x", t0).unwrap()
+        let Route::Socket { index, gen, .. } = sent(&mut flows, guest, dst, b"x", t0).unwrap()
         else {
             panic!()
         };
         // Traffic at t0 + 100 s keeps it alive until t0 + 280 s.
-        flows
-            .guest_datagram(guest, dst, b"y", t0 + Duration::from_secs(100))
-            .unwrap();
+        sent(&mut flows, guest, dst, b"y", t0 + Duration::from_secs(100)).unwrap();
         assert_eq!(flows.expire(t0 + TIMEOUT), 0);
         assert_eq!(flows.expire(t0 + Duration::from_secs(280)), 1);
         assert!(flows.is_empty());
@@ -718,7 +758,7 @@ mod tests {
             index: i2,
             gen: g2,
             new: true,
-        } = flows.guest_datagram(guest, dst, b"z", t0).unwrap()
+        } = sent(&mut flows, guest, dst, b"z", t0).unwrap()
         else {
             panic!()
         };
@@ -745,9 +785,8 @@ mod tests {
         let dst = closed_port("127.0.0.1:0");
         let guest = sock("10.0.2.15:40004");
         let mut flows = UdpFlows::new(GatewayMap::default());
-        let Route::Socket { index, gen, .. } = flows
-            .guest_datagram(guest, dst, b"knock", Instant::now())
-            .unwrap()
+        let Route::Socket { index, gen, .. } =
+            sent(&mut flows, guest, dst, b"knock", Instant::now()).unwrap()
         else {
             panic!()
         };
@@ -773,9 +812,8 @@ mod tests {
         let dst = SocketAddr::new(gw, real.port());
         let guest = sock("[fd00::2]:40004");
         let mut flows = UdpFlows::new(gateway_map());
-        let Route::Socket { index, gen, .. } = flows
-            .guest_datagram(guest, dst, b"knock", Instant::now())
-            .unwrap()
+        let Route::Socket { index, gen, .. } =
+            sent(&mut flows, guest, dst, b"knock", Instant::now()).unwrap()
         else {
             panic!()
         };
@@ -793,9 +831,7 @@ mod tests {
             )]
         );
         // The error was consumed: the next datagram goes out.
-        flows
-            .guest_datagram(guest, dst, b"again", Instant::now())
-            .unwrap();
+        sent(&mut flows, guest, dst, b"again", Instant::now()).unwrap();
         assert_eq!(flows.dropped(), 0);
     }
 
@@ -826,7 +862,7 @@ mod tests {
         assert_eq!(flows.len(), 1);
 
         // The guest answers the client as it sees it.
-        let route = flows.guest_datagram(guest, seen, b"pong", now).unwrap();
+        let route = sent(&mut flows, guest, seen, b"pong", now).unwrap();
         assert_eq!(
             route,
             Route::Listener {
@@ -881,7 +917,7 @@ mod tests {
             Err(UdpError::TooManyFlows)
         ));
         assert!(matches!(
-            flows.guest_datagram(guest, one_more, b"", now),
+            sent(&mut flows, guest, one_more, b"", now),
             Err(UdpError::TooManyFlows)
         ));
         assert_eq!(flows.expire(now + TIMEOUT), MAX_FLOWS);
