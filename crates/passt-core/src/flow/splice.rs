@@ -32,6 +32,9 @@ use crate::sys::tcp::TcpSocket;
 /// round (each moves up to a pipe's capacity).
 const ROUNDS: usize = 8;
 
+/// Empty pipes kept for new flows.
+const SPARE_PIPES: usize = 64;
+
 /// Most concurrent spliced connections; more are refused.
 pub const MAX_FLOWS: usize = 16384;
 
@@ -82,6 +85,9 @@ pub struct SpliceFlows {
     gens: Vec<u8>,
     /// Empty slots, reused first.
     free: Vec<usize>,
+    /// Empty pipes of closed flows, for the next ones: a pipe and its
+    /// resizing cost three syscalls, a short connection needs two.
+    spare: Vec<Pipe>,
     live: usize,
     /// Connections reset after an error (for the stats).
     pub resets: u64,
@@ -99,6 +105,7 @@ impl SpliceFlows {
             slots: Vec::new(),
             gens: Vec::new(),
             free: Vec::new(),
+            spare: Vec::new(),
             live: 0,
             resets: 0,
         }
@@ -132,7 +139,8 @@ impl SpliceFlows {
                 return Err(e);
             }
         };
-        let pipes = [Pipe::new()?, Pipe::new()?];
+        let mut pipe = || self.spare.pop().map_or_else(Pipe::new, Ok);
+        let pipes = [pipe()?, pipe()?];
         let conn = Conn {
             sides: [accepted, out],
             pipes,
@@ -222,6 +230,13 @@ impl SpliceFlows {
                 self.resets += 1;
                 for s in &c.sides {
                     s.set_reset_on_close();
+                }
+            }
+            // Only empty pipes are kept: bytes left in one belong to this
+            // flow alone.
+            for (pipe, pending) in c.pipes.into_iter().zip(c.pending) {
+                if pending == 0 && self.spare.len() < SPARE_PIPES {
+                    self.spare.push(pipe);
                 }
             }
             self.live -= 1;
@@ -406,6 +421,15 @@ mod tests {
         let mut reply = Vec::new();
         client.read_to_end(&mut reply).unwrap();
         assert_eq!(reply, b"thanks");
+        // Its two pipes, empty, wait for the next flow.
+        assert_eq!(rig.flows.spare.len(), 2);
+        let (_c2, accepted) = pair();
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        rig.flows
+            .open(accepted, TcpSocket::connect(target))
+            .unwrap();
+        assert_eq!(rig.flows.spare.len(), 0);
     }
 
     #[test]
