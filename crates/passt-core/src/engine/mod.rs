@@ -471,7 +471,8 @@ impl Engine {
             Kind::SpliceListen => self.accept_splice(token.index as usize)?,
             Kind::Splice => {
                 let (index, gen, side) = (token.index as usize, token.side >> 1, token.side & 1);
-                let change = self.splice.event(index, gen, side as usize, error);
+                let ready = (readable, writable, error);
+                let change = self.splice.event(index, gen, side as usize, ready);
                 if self.splice.resets > 0 {
                     Stats::add(&stats.flow_errors, std::mem::take(&mut self.splice.resets));
                 }

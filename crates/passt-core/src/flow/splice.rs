@@ -186,9 +186,16 @@ impl SpliceFlows {
         self.slots.get(index)?.as_ref().filter(|c| c.gen == gen)
     }
 
-    /// Handles readiness of side `s`: moves what can be moved both ways.
-    /// `error` is an EPOLLERR/EPOLLHUP report.
-    pub fn event(&mut self, index: usize, gen: u8, s: usize, error: bool) -> Change {
+    /// Handles readiness of side `s`: readable moves its data on,
+    /// writable lets the other side's pipe drain into it; `error` (an
+    /// EPOLLERR/EPOLLHUP report) tries both.
+    pub fn event(
+        &mut self,
+        index: usize,
+        gen: u8,
+        s: usize,
+        (readable, writable, error): (bool, bool, bool),
+    ) -> Change {
         let Some(conn) = self
             .slots
             .get_mut(index)
@@ -197,7 +204,7 @@ impl SpliceFlows {
         else {
             return Change::None;
         };
-        match conn.pump(s, error) {
+        match conn.pump(s, readable, writable, error) {
             Ok(true) => {
                 self.close(index, false);
                 Change::Closed
@@ -254,7 +261,10 @@ impl SpliceFlows {
 
 impl Conn {
     /// Moves data; `Ok(true)` when the flow is finished.
-    fn pump(&mut self, s: usize, error: bool) -> io::Result<bool> {
+    fn pump(&mut self, s: usize, readable: bool, writable: bool, error: bool) -> io::Result<bool> {
+        // Only the directions this event concerns: on a 1-byte exchange
+        // the other one would be an empty splice, a syscall for nothing.
+        let mut both = error;
         if !self.connected {
             if s == 0 && !error {
                 return Ok(false); // side 0's data waits in its socket
@@ -264,6 +274,7 @@ impl Conn {
             }
             if s == 1 && !error {
                 self.connected = true;
+                both = true;
             } else {
                 // An error on side 0 before we connected, or a hang-up
                 // with no error code on side 1: nothing to carry.
@@ -271,8 +282,11 @@ impl Conn {
             }
         }
         let mut moved = false;
-        for d in 0..2 {
-            moved |= self.direction(d)?;
+        if both || readable {
+            moved |= self.direction(s)?;
+        }
+        if both || writable {
+            moved |= self.direction(1 - s)?;
         }
         if self.shut == [true, true] {
             return Ok(true);
@@ -292,16 +306,18 @@ impl Conn {
         let (from, to) = (&self.sides[d], &self.sides[1 - d]);
         let pipe = &self.pipes[d];
         let mut moved = false;
+        // A read shorter than asked emptied the socket: another would
+        // only say so (epoll is level-triggered, more data or the EOF
+        // comes back as an event).
+        let mut drained = false;
         for _ in 0..ROUNDS {
             let mut progress = false;
-            if !self.eof[d] && self.pending[d] < pipe.capacity {
-                match splice(
-                    from.as_fd(),
-                    pipe.write.as_fd(),
-                    pipe.capacity - self.pending[d],
-                )? {
+            if !self.eof[d] && !drained && self.pending[d] < pipe.capacity {
+                let room = pipe.capacity - self.pending[d];
+                match splice(from.as_fd(), pipe.write.as_fd(), room)? {
                     Moved::Bytes(n) => {
                         self.pending[d] += n;
+                        drained = n < room;
                         progress = true;
                     }
                     Moved::Eof => {
@@ -367,7 +383,8 @@ mod tests {
             while !until(&self.flows) {
                 assert!(Instant::now() < deadline, "no progress");
                 for s in 0..2 {
-                    self.flows.event(self.index, self.gen, s, false);
+                    self.flows
+                        .event(self.index, self.gen, s, (true, true, false));
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
@@ -465,7 +482,7 @@ mod tests {
         let mut change = Change::None;
         let deadline = Instant::now() + Duration::from_secs(2);
         while change == Change::None {
-            change = flows.event(index, gen, 1, false);
+            change = flows.event(index, gen, 1, (false, true, false));
             assert!(Instant::now() < deadline);
         }
         let both = Interest {
@@ -475,7 +492,10 @@ mod tests {
         assert_eq!(flows.watched(index, gen, 0), Some(both));
         assert_eq!(flows.watched(index, gen, 1), Some(both));
         // A stale generation is ignored.
-        assert_eq!(flows.event(index, gen ^ 1, 0, true), Change::None);
+        assert_eq!(
+            flows.event(index, gen ^ 1, 0, (false, false, true)),
+            Change::None
+        );
         assert_eq!(flows.len(), 1);
     }
 }
