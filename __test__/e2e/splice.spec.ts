@@ -4,38 +4,18 @@
 // nothing behind it on the host resets the client at once.
 import test from 'ava';
 import { inFakehost } from '../helpers/fakehost.js';
-
-// Host-side HTTP server on 127.0.0.1 and ::1: GET serves files, PUT
-// answers the body's sha256, every request logs the client's address.
-const server = `
-import hashlib, http.server, os, socket, sys, threading
-class H(http.server.SimpleHTTPRequestHandler):
-    def do_PUT(self):
-        left = int(self.headers['Content-Length']); h = hashlib.sha256()
-        while left:
-            b = self.rfile.read(min(left, 1 << 20))
-            if not b: break
-            h.update(b); left -= len(b)
-        self.send_response(200); self.end_headers(); self.wfile.write((h.hexdigest() + "\\n").encode())
-    def log_message(self, fmt, *a):
-        print("client", self.client_address[0], flush=True)
-class S6(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-os.chdir(sys.argv[2]); port = int(sys.argv[1])
-threading.Thread(target=http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever, daemon=True).start()
-S6(("::1", port), H).serve_forever()
-`;
+import { httpServer } from '../helpers/http.js';
 
 function script(mib: number): string {
   return `
 set -u
 d=$(mktemp -d); chmod 755 $d
 cat > $d/srv.py <<'PY'
-${server}
+${httpServer}
 PY
 head -c ${mib * 1024 * 1024} /dev/urandom > $d/f
 echo "want $(sha256sum $d/f | cut -d' ' -f1)"
-python3 $d/srv.py 9090 $d > $d/log 2>&1 & s=$!
+python3 $d/srv.py 9090 $d 127.0.0.1 ::1 > $d/log 2>&1 & s=$!
 for i in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:9090/ && curl -s -o /dev/null 'http://[::1]:9090/' && break; sleep 0.1; done
 timeout 170 node dist/cli/pasta.js --config-net -f --stats -T 19090:9090 -T 19091:9091 -- sh -c "
   echo down4 \\$(curl -sS -m 60 http://127.0.0.1:19090/f | sha256sum | cut -d' ' -f1)
@@ -82,12 +62,12 @@ test('-t: a host loopback client is spliced to a server on the namespace loopbac
 set -u
 d=$(mktemp -d); chmod 755 $d
 cat > $d/srv.py <<'PY'
-${server}
+${httpServer}
 PY
 head -c ${100 * 1024 * 1024} /dev/urandom > $d/f
 echo "want $(sha256sum $d/f | cut -d' ' -f1)"
 timeout 170 node dist/cli/pasta.js --config-net -t 18090:9090 -- sh -c "
-  python3 $d/srv.py 9090 $d > $d/log 2>&1 & s=\\$!
+  python3 $d/srv.py 9090 $d 127.0.0.1 ::1 > $d/log 2>&1 & s=\\$!
   for i in \\$(seq 1600); do [ -e $d/done ] && break; sleep 0.1; done
   kill \\$s" &
 p=$!

@@ -4,32 +4,14 @@
 // "remote" namespace behind a veth appears with its real address.
 import test from 'ava';
 import { inFakehost, remoteNs } from '../helpers/fakehost.js';
-
-// Dual-stack HTTP server: GET serves files, PUT answers the body's sha256,
-// and every request logs the client's address.
-const server = `
-import hashlib, http.server, os, socket, sys
-class H(http.server.SimpleHTTPRequestHandler):
-    def do_PUT(self):
-        left = int(self.headers['Content-Length']); h = hashlib.sha256()
-        while left:
-            b = self.rfile.read(min(left, 1 << 20))
-            if not b: break
-            h.update(b); left -= len(b)
-        self.send_response(200); self.end_headers(); self.wfile.write((h.hexdigest() + "\\n").encode())
-    def log_message(self, fmt, *a):
-        print("client", self.client_address[0], flush=True)
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-os.chdir(sys.argv[2]); S(("::", int(sys.argv[1])), H).serve_forever()
-`;
+import { httpServer } from '../helpers/http.js';
 
 function script(mib: number, flags: string): string {
   return `
 set -u
 d=$(mktemp -d)
 cat > $d/srv.py <<'PY'
-${server}
+${httpServer}
 PY
 head -c ${mib * 1024 * 1024} /dev/urandom > $d/f
 head -c ${4 * 1024 * 1024} /dev/urandom > $d/g
@@ -37,7 +19,7 @@ echo "want $(sha256sum $d/f | cut -d' ' -f1)"
 echo "wantg $(sha256sum $d/g | cut -d' ' -f1)"
 ${remoteNs}
 timeout 170 node dist/cli/pasta.js --config-net ${flags} -t 18080:8080 -- sh -c "
-  python3 $d/srv.py 8080 $d > $d/log 2>&1 & s=\\$!
+  python3 $d/srv.py 8080 $d :: > $d/log 2>&1 & s=\\$!
   for i in \\$(seq 100); do python3 -c 'import socket; socket.create_connection((\\"::1\\", 8080))' 2>/dev/null && break; sleep 0.1; done
   touch $d/ready
   for i in \\$(seq 1600); do [ -e $d/done ] && break; sleep 0.1; done

@@ -4,34 +4,19 @@
 // 127.0.0.1 / ::1), over IPv4 and IPv6; sha256 must match on both ends.
 import test from 'ava';
 import { inFakehost } from '../helpers/fakehost.js';
-
-const server = `
-import hashlib, http.server, os, socket, sys
-class H(http.server.SimpleHTTPRequestHandler):
-    def do_PUT(self):
-        left = int(self.headers['Content-Length']); h = hashlib.sha256()
-        while left:
-            b = self.rfile.read(min(left, 1 << 20))
-            if not b: break
-            h.update(b); left -= len(b)
-        self.send_response(200); self.end_headers(); self.wfile.write((h.hexdigest() + "\\n").encode())
-    def log_message(self, *a): pass
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-os.chdir(sys.argv[3]); S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
-`;
+import { httpServer } from '../helpers/http.js';
 
 function script(): string {
   return `
 set -u
 d=$(mktemp -d)
 cat > $d/srv.py <<'PY'
-${server}
+${httpServer}
 PY
 head -c ${100 * 1024 * 1024} /dev/urandom > $d/f
 echo "want $(sha256sum $d/f | cut -d' ' -f1)"
-python3 $d/srv.py 127.0.0.1 18080 $d & s1=$!
-python3 $d/srv.py ::1 18081 $d & s2=$!
+python3 $d/srv.py 18080 $d 127.0.0.1 > /dev/null & s1=$!
+python3 $d/srv.py 18081 $d ::1 > /dev/null & s2=$!
 for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("127.0.0.1", 18080)); socket.create_connection(("::1", 18081))' 2>/dev/null && break; sleep 0.1; done
 timeout 170 node dist/cli/pasta.js --config-net -- sh -c "
   echo down4 \\$(curl -sS -m 100 http://192.0.2.1:18080/f | sha256sum | cut -d' ' -f1)

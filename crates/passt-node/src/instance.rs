@@ -73,54 +73,10 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         }
         ec.gateway_map = convert::gateway_map(&config)?;
         ec.pcap = convert::pcap(&config)?;
-        let (best_effort, required): (Vec<_>, Vec<_>) = convert::tcp_forwards(&config)?
-            .into_iter()
-            .partition(|f| f.best_effort);
-        ec.tcp_forwards = required
-            .into_iter()
-            .map(|f| TcpForward::bind_device(f.addr, f.device.as_deref(), f.guest_port))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        if !best_effort.is_empty() {
-            let wanted: Vec<_> = best_effort
-                .into_iter()
-                .map(|f| (f.addr, f.device, f.guest_port))
-                .collect();
-            let (bound, cut) = TcpForward::bind_best_effort(&wanted);
-            if cut > 0 {
-                sink.event(Event::Warning {
-                    message: format!(
-                        "-t: {cut} of {} listening sockets not opened: descriptor limit",
-                        wanted.len()
-                    ),
-                });
-            }
-            ec.tcp_forwards.extend(bound);
-        }
-        let (best_effort, required): (Vec<_>, Vec<_>) = convert::udp_forwards(&config)?
-            .into_iter()
-            .partition(|f| f.best_effort);
-        ec.udp_forwards = required
-            .into_iter()
-            .map(|f| forward::bind_udp(f.addr, f.device.as_deref(), f.guest_port))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
-        if !best_effort.is_empty() {
-            let wanted: Vec<_> = best_effort
-                .into_iter()
-                .map(|f| (f.addr, f.device, f.guest_port))
-                .collect();
-            let (bound, cut) = forward::bind_udp_best_effort(&wanted);
-            if cut > 0 {
-                sink.event(Event::Warning {
-                    message: format!(
-                        "-u: {cut} of {} listening sockets not opened: descriptor limit",
-                        wanted.len()
-                    ),
-                });
-            }
-            ec.udp_forwards.extend(bound);
-        }
+        let tcp = convert::tcp_forwards(&config)?;
+        ec.tcp_forwards = bind_forwards(tcp, "-t", TcpForward::bind_device, sink.as_ref())?;
+        let udp = convert::udp_forwards(&config)?;
+        ec.udp_forwards = bind_forwards(udp, "-u", forward::bind_udp, sink.as_ref())?;
         ec.tcp_auto = convert::tcp_auto(&config)?;
         match convert::attach(&config)? {
             None => {}
@@ -145,6 +101,40 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
     }
     let handle = engine::spawn(ec, sink).map_err(|e| e.to_string())?;
     env.external::<Slot>(Mutex::new(Some(handle)))
+}
+
+/// Binds a `-t` or `-u` option's forwards: explicit ports must bind (the
+/// error names the port), the best-effort ones (`all`, exclusions alone)
+/// bind what they can, with a warning if the descriptor limit cut them.
+fn bind_forwards<T>(
+    list: Vec<convert::Forward>,
+    opt: &str,
+    bind: impl Fn(std::net::SocketAddr, Option<&str>, u16) -> std::io::Result<T>,
+    sink: &dyn EventSink,
+) -> Result<Vec<T>, String> {
+    let (best_effort, required): (Vec<_>, Vec<_>) = list.into_iter().partition(|f| f.best_effort);
+    let mut bound = required
+        .into_iter()
+        .map(|f| bind(f.addr, f.device.as_deref(), f.guest_port))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if !best_effort.is_empty() {
+        let wanted: Vec<_> = best_effort
+            .into_iter()
+            .map(|f| (f.addr, f.device, f.guest_port))
+            .collect();
+        let (more, cut) = forward::bind_best_effort(&wanted, bind);
+        if cut > 0 {
+            sink.event(Event::Warning {
+                message: format!(
+                    "{opt}: {cut} of {} listening sockets not opened: descriptor limit",
+                    wanted.len()
+                ),
+            });
+        }
+        bound.extend(more);
+    }
+    Ok(bound)
 }
 
 fn slot<'a>(env: Env, ci: &CallInfo) -> NapiResult<&'a Slot> {

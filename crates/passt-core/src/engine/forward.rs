@@ -63,30 +63,6 @@ impl TcpForward {
             guest_port,
         })
     }
-
-    /// Binds what can be bound of `wanted` (address, guest port), skipping
-    /// ports that are taken or need privileges; stops early to leave a
-    /// quarter of the descriptor limit to flows. Returns the forwards and
-    /// how many were left out for that limit.
-    pub fn bind_best_effort(
-        wanted: &[(SocketAddr, Option<String>, u16)],
-    ) -> (Vec<TcpForward>, usize) {
-        let budget = descriptor_budget();
-        let mut bound = Vec::new();
-        for (i, (addr, device, guest_port)) in wanted.iter().enumerate() {
-            let (addr, guest_port) = (*addr, *guest_port);
-            if bound.len() >= budget {
-                return (bound, wanted.len() - i);
-            }
-            if let Ok(listener) = TcpListener::bind_device(addr, device.as_deref()) {
-                bound.push(TcpForward {
-                    listener,
-                    guest_port,
-                });
-            }
-        }
-        (bound, 0)
-    }
 }
 
 /// pasta's `-T`: a listener in the namespace and where on the host's
@@ -117,17 +93,24 @@ pub fn bind_udp(addr: SocketAddr, device: Option<&str>, guest_port: u16) -> io::
     Ok(UdpForward { sock, guest_port })
 }
 
-/// As `TcpForward::bind_best_effort`, for `-u all` and exclusions.
-pub fn bind_udp_best_effort(
-    wanted: &[(SocketAddr, Option<String>, u16)],
-) -> (Vec<UdpForward>, usize) {
+/// A forward to bind: address, interface (`%IFACE`), guest port.
+pub type Wanted = (SocketAddr, Option<String>, u16);
+
+/// Binds what can be bound of `wanted` with `bind` (`-t all`, `-u all`,
+/// exclusions alone), skipping ports that are taken or need privileges;
+/// stops early to leave a quarter of the descriptor limit to flows.
+/// Returns the forwards and how many were left out for that limit.
+pub fn bind_best_effort<T>(
+    wanted: &[Wanted],
+    bind: impl Fn(SocketAddr, Option<&str>, u16) -> io::Result<T>,
+) -> (Vec<T>, usize) {
     let budget = descriptor_budget();
     let mut bound = Vec::new();
     for (i, (addr, device, guest_port)) in wanted.iter().enumerate() {
         if bound.len() >= budget {
             return (bound, wanted.len() - i);
         }
-        if let Ok(f) = bind_udp(*addr, device.as_deref(), *guest_port) {
+        if let Ok(f) = bind(*addr, device.as_deref(), *guest_port) {
             bound.push(f);
         }
     }
@@ -392,7 +375,7 @@ mod tests {
             (SocketAddr::from(([127, 0, 0, 1], port)), None, port),
             (SocketAddr::from(([127, 0, 0, 1], 0)), Some("lo".into()), 80),
         ];
-        let (bound, cut) = TcpForward::bind_best_effort(&wanted);
+        let (bound, cut) = bind_best_effort(&wanted, TcpForward::bind_device);
         assert_eq!((bound.len(), cut), (1, 0));
         assert_eq!(bound[0].guest_port, 80);
     }
