@@ -29,7 +29,9 @@ pub fn answer(q: &Query, cfg: &GuestConfig) -> Option<Reply> {
     let guest = cfg.v4.as_ref().map(|v4| v4.addr);
     let probe = q.sender_ip.is_unspecified();
     let announcement = q.sender_ip == q.target_ip;
-    if probe || announcement || Some(q.target_ip) == guest {
+    // Nobody owns a multicast or broadcast address: no reply claims one.
+    let shared = q.target_ip.is_multicast() || q.target_ip.is_broadcast();
+    if probe || announcement || shared || Some(q.target_ip) == guest {
         return None;
     }
     Some(Reply {
@@ -51,6 +53,14 @@ mod tests {
             sender_mac: GUEST_MAC,
             sender_ip: sender.into(),
             target_ip: target.into(),
+        }
+    }
+
+    #[test]
+    fn never_claims_a_multicast_or_broadcast_address() {
+        let cfg = GuestConfig::example();
+        for target in [[224, 0, 0, 1], [255, 255, 255, 255]] {
+            assert_eq!(answer(&q([192, 0, 2, 2], target), &cfg), None);
         }
     }
 

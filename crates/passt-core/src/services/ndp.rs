@@ -82,7 +82,10 @@ pub fn answer(
             target,
             source_lladdr,
         } => {
-            if src_ip.is_unspecified() || *target == src_ip {
+            // DAD probes and the guest's own address are not ours; a
+            // multicast target is invalid (RFC 4861 7.1.1) and would make
+            // our advertisement come from a multicast address.
+            if src_ip.is_unspecified() || *target == src_ip || target.is_multicast() {
                 return None;
             }
             let flags = NA_SOLICITED
@@ -153,6 +156,9 @@ mod tests {
             None
         );
         assert_eq!(answer(&ns("fd00::2"), ip("fd00::2"), GUEST_MAC, &cfg), None);
+        // Found by the fuzzer: a multicast target got an advertisement
+        // from that multicast address.
+        assert_eq!(answer(&ns("ff77::2"), ip("fd77::1"), GUEST_MAC, &cfg), None);
     }
 
     #[test]
