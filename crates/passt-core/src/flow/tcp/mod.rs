@@ -172,6 +172,9 @@ struct Conn<S> {
     /// The socket was full and has drained since: time to ask for what
     /// it refused.
     drained: bool,
+    /// The socket's free send space as `push` last read it (after the
+    /// guest's data went in), so a guest segment asks the kernel once.
+    space_seen: u32,
     /// The guest link's queue refused a segment: push again on the timer.
     blocked: bool,
 }
@@ -208,6 +211,7 @@ impl<S> Conn<S> {
             ack_sent: Seq(0),
             wnd_field: 0,
             drained: false,
+            space_seen: 0,
             blocked: false,
         }
     }
@@ -390,7 +394,8 @@ impl<S: FlowSocket> TcpFlows<S> {
             // The guest's data filled the socket: it will need a window
             // update when the socket drains.
             if !close && !c.watch_write && c.state == State::Established && !c.guest_fin {
-                let space = c.sock.send_space().unwrap_or(0);
+                // Read by `push` just now, after the guest's data went in.
+                let space = c.space_seen;
                 if space < u32::from(c.guest_mss).max(u32::from(c.our_mss)) {
                     c.watch_write = true;
                     reg = Some(Registration::Writable {
@@ -692,7 +697,8 @@ impl<S: FlowSocket> TcpFlows<S> {
             return false;
         }
         let scale = if c.scaling { OUR_WSCALE } else { 0 };
-        let space = usable(c.sock.send_space().unwrap_or(0));
+        c.space_seen = c.sock.send_space().unwrap_or(0);
+        let space = usable(c.space_seen);
         // A window that opened a lot since we last said (a lost update, or
         // none sent): tell the guest, or it waits for its probe timer.
         let opened =
