@@ -26,6 +26,7 @@ use crate::netlink::Netlink;
 use std::process::{Child, Command};
 
 use crate::nsagent::CONTROL_FD;
+use crate::sys::socket::family;
 use crate::sys::tcp::TcpListener;
 use crate::sys::udp::UdpSocket;
 use crate::sys::{fdpass, process};
@@ -220,12 +221,7 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
 
 /// The host's loopback of `addr`'s family, port `port`.
 fn host_loopback(addr: SocketAddr, port: u16) -> SocketAddr {
-    let ip: IpAddr = if addr.is_ipv6() {
-        Ipv6Addr::LOCALHOST.into()
-    } else {
-        Ipv4Addr::LOCALHOST.into()
-    };
-    SocketAddr::new(ip, port)
+    SocketAddr::new(crate::flow::loopback(addr.is_ipv6()), port)
 }
 
 /// A `-U` socket: made by the agent in the namespace and bound there
@@ -235,18 +231,15 @@ fn ns_udp_socket(
     addr: SocketAddr,
     host_port: u16,
 ) -> io::Result<(UdpSocket, SocketAddr)> {
-    let domain = if addr.is_ipv6() {
-        libc::AF_INET6
-    } else {
-        libc::AF_INET
-    };
     let context = |e: io::Error| {
         io::Error::new(
             e.kind(),
             format!("-U: cannot bind {addr} in the namespace: {e}"),
         )
     };
-    let fd = agent.udp_socket(domain).map_err(context)?;
+    let fd = agent
+        .socket(family(addr.is_ipv6()), libc::SOCK_DGRAM)
+        .map_err(context)?;
     let sock = UdpSocket::from_fd(fd, addr.is_ipv6()).map_err(context)?;
     sock.bind(addr).map_err(context)?;
     Ok((sock, host_loopback(addr, host_port)))
@@ -260,20 +253,17 @@ fn ns_listener(
     addr: SocketAddr,
     host_port: u16,
 ) -> io::Result<(TcpListener, SocketAddr)> {
-    let (domain, host): (i32, IpAddr) = if addr.is_ipv6() {
-        (libc::AF_INET6, Ipv6Addr::LOCALHOST.into())
-    } else {
-        (libc::AF_INET, Ipv4Addr::LOCALHOST.into())
-    };
     let context = |e: io::Error| {
         io::Error::new(
             e.kind(),
             format!("-T: cannot listen on {addr} in the namespace: {e}"),
         )
     };
-    let sock = agent.tcp_socket(domain).map_err(context)?;
+    let sock = agent
+        .socket(family(addr.is_ipv6()), libc::SOCK_STREAM)
+        .map_err(context)?;
     let listener = TcpListener::listen_on(sock, addr).map_err(context)?;
-    Ok((listener, SocketAddr::new(host, host_port)))
+    Ok((listener, host_loopback(addr, host_port)))
 }
 
 fn configure(nl: &mut Netlink, ifname: &str, net: &NetConfig) -> io::Result<()> {
@@ -358,28 +348,13 @@ impl Agent {
         self.exited
     }
 
-    /// A non-blocking TCP socket of `domain` made in the namespace.
-    pub fn tcp_socket(&mut self, domain: i32) -> io::Result<OwnedFd> {
-        self.request(&Request::Socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK,
-            0,
-        ))?
-        .fds
-        .pop()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))
-    }
-
-    /// A non-blocking UDP socket of `domain` made in the namespace.
-    pub fn udp_socket(&mut self, domain: i32) -> io::Result<OwnedFd> {
-        self.request(&Request::Socket(
-            domain,
-            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK,
-            0,
-        ))?
-        .fds
-        .pop()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))
+    /// A non-blocking socket of `domain` and type `ty` (`SOCK_STREAM`,
+    /// `SOCK_DGRAM`) made in the namespace.
+    pub fn socket(&mut self, domain: i32, ty: i32) -> io::Result<OwnedFd> {
+        self.request(&Request::Socket(domain, ty | libc::SOCK_NONBLOCK, 0))?
+            .fds
+            .pop()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "agent sent no socket"))
     }
 
     /// Sends `req` and waits for its reply (blocking: the agent answers

@@ -32,7 +32,7 @@ pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -46,12 +46,14 @@ use crate::backend::pcap::PcapWriter;
 use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{GatewayMap, IcmpFlows};
+use crate::flow::loopback;
 use crate::flow::splice::{Change, Interest, SpliceFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::flow::udp::{UdpFlows, UdpForward};
 use crate::flow::udp_splice::{ListenerKey, UdpSpliceFlows};
 use crate::l2::{Flows, NewSocket, L2};
 use crate::netns::Agent;
+use crate::sys::socket::family;
 use crate::sys::tcp::TcpSocket;
 use crate::sys::udp::RecvBatch;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
@@ -466,7 +468,7 @@ impl Engine {
                 );
             }
             Kind::UdpListen => self.udp_inbound(token.index as usize, error),
-            Kind::UdpSpliceListen => self.udp_splice_in(token.index, 0)?,
+            Kind::UdpSpliceListen => self.udp_splice_in(token.index),
             Kind::UdpSplice => self.udp_splice_out(token.index as usize, token.side),
             Kind::SpliceListen => self.accept_splice(token.index as usize)?,
             Kind::Splice => {
@@ -591,14 +593,10 @@ impl Engine {
             let peer = unmap(peer);
             if self.ns_pool.is_some() && peer.ip().is_loopback() {
                 // Loopback to loopback: the namespace's own, spliced.
-                let dst: IpAddr = if peer.is_ipv6() {
-                    Ipv6Addr::LOCALHOST.into()
-                } else {
-                    Ipv4Addr::LOCALHOST.into()
-                };
+                let dst = SocketAddr::new(loopback(peer.is_ipv6()), guest_port);
                 let out = self
                     .ns_socket(peer.is_ipv6())
-                    .and_then(|fd| TcpSocket::connect_on(fd, SocketAddr::new(dst, guest_port)));
+                    .and_then(|fd| TcpSocket::connect_on(fd, dst));
                 self.splice_open(sock, out)?;
                 continue;
             }
@@ -632,34 +630,19 @@ impl Engine {
             });
         }
         let now = Instant::now();
-        for _ in 0..4 {
-            let n = match fwd.sock.recv_batch(&mut self.udp_batch) {
-                Ok(n) => n,
-                // An ICMP error reported late on the listener: retry.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Err(_) => break,
-            };
-            for (client, payload) in self.udp_batch.iter() {
+        let (splice, epoll, stats) = (&mut self.udp_splice, &self.epoll, &self.shared.stats);
+        let mut agent = self.agent.as_mut();
+        let spliced = self.ns_pool.is_some();
+        fwd.sock.drain(&mut self.udp_batch, 4, |batch| {
+            for (client, payload) in batch.iter() {
                 let client = unmap(client);
-                if self.ns_pool.is_some() && client.ip().is_loopback() {
+                if spliced && client.ip().is_loopback() {
                     // Loopback to loopback: to the namespace's, spliced.
-                    let lo: IpAddr = if client.is_ipv6() {
-                        Ipv6Addr::LOCALHOST.into()
-                    } else {
-                        Ipv4Addr::LOCALHOST.into()
-                    };
-                    let target = SocketAddr::new(lo, fwd.guest_port);
+                    let target = SocketAddr::new(loopback(client.is_ipv6()), fwd.guest_port);
                     let key = HOST_LISTENER | i as ListenerKey;
-                    let flow = splice_flow(
-                        &mut self.udp_splice,
-                        &self.epoll,
-                        self.agent.as_mut(),
-                        (key, client, target),
-                        now,
-                    );
-                    match flow.and_then(|(idx, gen)| self.udp_splice.get(idx, gen, now)) {
-                        Some((sock, _, _)) if sock.send(payload).is_ok() => {}
-                        _ => self.shared.stats.drop(crate::wire::DropReason::SocketFull),
+                    let flow = (key, client, target);
+                    if !splice_datagram(splice, epoll, agent.as_deref_mut(), flow, payload, now) {
+                        stats.drop(crate::wire::DropReason::SocketFull);
                     }
                     continue;
                 }
@@ -677,43 +660,25 @@ impl Engine {
                     );
                 }
             }
-            if n < self.udp_batch.capacity() {
-                break;
-            }
-        }
+        });
     }
 
     /// Datagrams from clients of `-U` listener `i`: each goes out its
     /// client's flow, a host socket connected to the host's loopback.
-    fn udp_splice_in(&mut self, i: u32, _unused: u8) -> io::Result<()> {
+    fn udp_splice_in(&mut self, i: u32) {
         let Some(fwd) = self.udp_splice_listeners.get(i as usize) else {
-            return Ok(());
+            return;
         };
         let now = Instant::now();
-        for _ in 0..4 {
-            let n = match fwd.sock.recv_batch(&mut self.udp_batch) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Err(_) => break,
-            };
-            for (client, payload) in self.udp_batch.iter() {
-                let flow = splice_flow(
-                    &mut self.udp_splice,
-                    &self.epoll,
-                    None,
-                    (i, client, fwd.target),
-                    now,
-                );
-                match flow.and_then(|(idx, gen)| self.udp_splice.get(idx, gen, now)) {
-                    Some((sock, _, _)) if sock.send(payload).is_ok() => {}
-                    _ => self.shared.stats.drop(crate::wire::DropReason::SocketFull),
+        let (splice, epoll, stats) = (&mut self.udp_splice, &self.epoll, &self.shared.stats);
+        fwd.sock.drain(&mut self.udp_batch, 4, |batch| {
+            for (client, payload) in batch.iter() {
+                let flow = (i, client, fwd.target);
+                if !splice_datagram(splice, epoll, None, flow, payload, now) {
+                    stats.drop(crate::wire::DropReason::SocketFull);
                 }
             }
-            if n < self.udp_batch.capacity() {
-                break;
-            }
-        }
-        Ok(())
+        });
     }
 
     /// Replies on spliced UDP flow `index`: back to its client from the
@@ -732,30 +697,20 @@ impl Engine {
             self.udp_splice_listeners.get(key as usize).map(|f| &f.sock)
         };
         let Some(listener) = listener else { return };
-        for _ in 0..4 {
-            let n = match sock.recv_batch(&mut self.udp_batch) {
-                Ok(n) => n,
-                // The server's port is closed (ICMP): nothing to carry.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Err(_) => break,
-            };
+        let stats = &self.shared.stats;
+        sock.drain(&mut self.udp_batch, 4, |batch| {
             let mut msgs: [(&[u8], Option<SocketAddr>); crate::sys::udp::MAX_BATCH] =
                 [(&[], None); crate::sys::udp::MAX_BATCH];
             let mut count = 0;
-            for (slot, (_, payload)) in msgs.iter_mut().zip(self.udp_batch.iter()) {
+            for (slot, (_, payload)) in msgs.iter_mut().zip(batch.iter()) {
                 *slot = (payload, Some(client));
                 count += 1;
             }
             let (_, failed) = listener.send_batch(&msgs[..count]);
             if failed > 0 {
-                self.shared
-                    .stats
-                    .drop_n(crate::wire::DropReason::SocketFull, failed as u64);
+                stats.drop_n(crate::wire::DropReason::SocketFull, failed as u64);
             }
-            if n < self.udp_batch.capacity() {
-                break;
-            }
-        }
+        });
     }
 
     /// Takes the connections waiting on `-T` listener `i` and joins each
@@ -808,7 +763,7 @@ impl Engine {
             return Ok(fd);
         }
         let agent = self.agent.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        agent.tcp_socket(if v6 { libc::AF_INET6 } else { libc::AF_INET })
+        agent.socket(family(v6), libc::SOCK_STREAM)
     }
 
     /// Tops the namespace socket pool up. The agent's replies may carry
@@ -817,9 +772,9 @@ impl Engine {
         let (Some(pool), Some(agent)) = (self.ns_pool.as_mut(), self.agent.as_mut()) else {
             return None;
         };
-        for (i, domain) in [libc::AF_INET, libc::AF_INET6].into_iter().enumerate() {
+        for (i, v6) in [false, true].into_iter().enumerate() {
             while pool[i].len() < NS_POOL {
-                match agent.tcp_socket(domain) {
+                match agent.socket(family(v6), libc::SOCK_STREAM) {
                     Ok(fd) => pool[i].push(fd),
                     Err(_) => break,
                 }
@@ -927,25 +882,38 @@ impl Engine {
     }
 }
 
-/// The spliced UDP flow of `client` on listener `key` towards `target`,
-/// made if new: its socket is opened in the namespace through `agent`
-/// when given (the server is the namespace's), else on the host, then
-/// connected and watched. `None` if it cannot be made.
-fn splice_flow(
+/// Sends `payload` on the spliced UDP flow of `client` on listener `key`
+/// towards `target`, made first if new: its socket is opened in the
+/// namespace through `agent` when given (the server is the namespace's),
+/// else on the host, then connected and watched. Whether it was sent.
+fn splice_datagram(
+    flows: &mut UdpSpliceFlows,
+    epoll: &Epoll,
+    agent: Option<&mut Agent>,
+    (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
+    payload: &[u8],
+    now: Instant,
+) -> bool {
+    let flow = flows
+        .find(key, client, now)
+        .or_else(|| new_splice_flow(flows, epoll, agent, (key, client, target), now));
+    match flow.and_then(|(index, gen)| flows.get(index, gen, now)) {
+        Some((sock, _, _)) => sock.send(payload).is_ok(),
+        None => false,
+    }
+}
+
+fn new_splice_flow(
     flows: &mut UdpSpliceFlows,
     epoll: &Epoll,
     agent: Option<&mut Agent>,
     (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
     now: Instant,
 ) -> Option<(usize, u8)> {
-    if let Some(found) = flows.find(key, client, now) {
-        return Some(found);
-    }
     let v6 = target.is_ipv6();
     let sock = match agent {
         Some(agent) => {
-            let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-            let fd = agent.udp_socket(domain).ok()?;
+            let fd = agent.socket(family(v6), libc::SOCK_DGRAM).ok()?;
             crate::sys::udp::UdpSocket::from_fd(fd, v6).ok()?
         }
         None => crate::sys::udp::UdpSocket::open(v6).ok()?,

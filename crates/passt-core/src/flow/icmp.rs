@@ -64,8 +64,8 @@ impl GatewayMap {
     /// Where a guest packet to `dst` really goes.
     pub fn outbound(&self, dst: IpAddr) -> IpAddr {
         match dst {
-            IpAddr::V4(a) if Some(a) == self.v4 => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-            IpAddr::V6(a) if Some(a) == self.v6 => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            IpAddr::V4(a) if Some(a) == self.v4 => super::loopback(false),
+            IpAddr::V6(a) if Some(a) == self.v6 => super::loopback(true),
             other => other,
         }
     }

@@ -396,36 +396,27 @@ impl UdpFlows {
         let peer = map.outbound_sock(remote);
         let mut events = 0;
         let mut received = false;
-        for _ in 0..BATCHES_PER_EVENT {
-            match sock.recv_batch(batch) {
-                Ok(0) => break,
-                Ok(n) => {
-                    received = true;
-                    for (src, payload) in batch.iter() {
-                        // A connected socket only gets its peer's
-                        // datagrams, but the shared port may have queued
-                        // someone else's between bind and connect.
-                        if src != peer {
-                            continue;
-                        }
-                        // From the peer: from where the guest sent, as
-                        // the guest sees it (gateway, DNS address).
-                        out(Event::Datagram(Datagram {
-                            src: remote,
-                            dst: guest,
-                            payload,
-                        }));
-                        events += 1;
-                    }
-                    if n < batch.capacity() {
-                        break;
-                    }
+        // An error from the receive is a pending ICMP error, now consumed;
+        // its details are on the error queue, read below.
+        sock.drain(batch, BATCHES_PER_EVENT, |batch| {
+            received = true;
+            for (src, payload) in batch.iter() {
+                // A connected socket only gets its peer's datagrams, but
+                // the shared port may have queued someone else's between
+                // bind and connect.
+                if src != peer {
+                    continue;
                 }
-                // A pending ICMP error, now consumed; its details are on
-                // the error queue, read below.
-                Err(_) => continue,
+                // From the peer: from where the guest sent, as the guest
+                // sees it (gateway, DNS address).
+                out(Event::Datagram(Datagram {
+                    src: remote,
+                    dst: guest,
+                    payload,
+                }));
+                events += 1;
             }
-        }
+        });
         for _ in 0..ERRORS_PER_EVENT {
             let buf = batch.scratch();
             match sock.take_error_queue(buf) {

@@ -330,6 +330,25 @@ impl UdpSocket {
         Ok(r as usize)
     }
 
+    /// Reads up to `rounds` batches into `batch`, handing each to `each`,
+    /// until the queue is empty (a batch comes back short). An error is a
+    /// pending ICMP error reported once (the peer's port is closed, say):
+    /// it costs a round and reading goes on.
+    pub fn drain(&self, batch: &mut RecvBatch, rounds: usize, mut each: impl FnMut(&RecvBatch)) {
+        for _ in 0..rounds {
+            match self.recv_batch(batch) {
+                Ok(0) => break,
+                Ok(n) => {
+                    each(batch);
+                    if n < batch.capacity() {
+                        break;
+                    }
+                }
+                Err(_) => continue,
+            }
+        }
+    }
+
     /// Receives what is queued, up to the batch's capacity, without
     /// waiting: the number of datagrams (0: none). A pending ICMP error
     /// may come out as an error here once (see the module comment).
