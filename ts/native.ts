@@ -38,7 +38,75 @@ export interface EngineStats {
   flowErrors: number;
   /** Guest frames dropped, by reason (only reasons that dropped any). */
   drops: Record<string, number>;
+  /** Live flows by protocol and state (tcp: connecting, syn-sent,
+   * syn-ack-sent, established, closing; the others: active), and flows
+   * parked waiting for a policy decision. */
+  flows: {
+    tcp: Record<string, number>;
+    udp: Record<string, number>;
+    icmp: Record<string, number>;
+    /** pasta's spliced TCP (-T, host-loopback clients of -t). */
+    splice: Record<string, number>;
+    /** pasta's spliced UDP (-U, host-loopback clients of -u). */
+    udpSplice: Record<string, number>;
+    parked: number;
+  };
+  /** Payload bytes carried, all flows (ended and live). */
+  bytes: { fromGuest: number; toGuest: number };
+  /** Policy hook decisions: asked, and what came of them. */
+  policy: { asked: number; allowed: number; rejected: number; rewritten: number; timeouts: number; errors: number };
 }
+
+export type Proto = 'tcp' | 'udp' | 'icmp';
+export interface Endpoint {
+  addr: string;
+  port: number;
+}
+
+/** A new flow as a policy hook sees it. Outbound: `src` is the guest,
+ * `dst` what the guest addressed. Inbound: `src` is the host-side client
+ * (its real address), `dst` the guest address and port it will reach.
+ * ICMP echo: `port` is the echo identifier. */
+export interface FlowInfo {
+  proto: Proto;
+  direction: 'outbound' | 'inbound';
+  src: Endpoint;
+  dst: Endpoint;
+}
+
+/** A hook's answer: allow, reject (TCP: reset; UDP/ICMP: ICMP
+ * administratively prohibited), or allow with a rewrite. Outbound: `dst`
+ * is where the host socket connects (replaces the gateway mapping),
+ * `src` the host address it binds to. Inbound: `dst` the guest address
+ * and port, `src` the address and port the guest sees the client at. */
+export type Verdict = 'allow' | 'reject' | { dst?: Partial<Endpoint>; src?: Partial<Endpoint> };
+
+/** One finished flow. `src`/`dst` as in `FlowInfo` (before mapping);
+ * `mapped` the same flow on the other side (after mapping: outbound, the
+ * host socket's local and remote address; inbound, the addresses the
+ * guest sees). */
+export interface FlowRecord extends FlowInfo {
+  mapped: { src: Endpoint; dst: Endpoint };
+  bytesFromGuest: number;
+  bytesToGuest: number;
+  /** Wall clock at the flow's start, ms since the epoch. */
+  startedAt: number;
+  durationMs: number;
+  /** closed: both sides finished; reset: either side reset (or the
+   * connect was refused); timeout: expired idle or unanswered; rejected:
+   * by a policy hook; error: a socket failed; stopped: the engine stopped
+   * or the guest went away. */
+  end: 'closed' | 'reset' | 'timeout' | 'rejected' | 'error' | 'stopped';
+}
+
+/** What the engine asks of JS (`onPolicy`): a decision for a new flow
+ * (the return value, or its promise, is the verdict; a throw or rejection
+ * is reported as an error and the flow gets the default, allow), or a
+ * batch of opened / finished flows (return value ignored). */
+export type PolicyRequest =
+  | { type: 'outbound' | 'inbound'; flow: FlowInfo }
+  | { type: 'flow-open'; flows: (FlowInfo & { mapped: { src: Endpoint; dst: Endpoint } })[] }
+  | { type: 'flow-end'; records: FlowRecord[] };
 
 /** The engine's configuration as it crosses to Rust (see convert.rs). */
 /** A host port forwarded to the guest: where to listen, the guest port,
@@ -76,6 +144,11 @@ export interface BindingConfig {
   udpForwards?: Forward[];
   /** pasta: forward the ports the namespace listens on (-t auto). */
   tcpAuto?: boolean;
+  /** Which policy requests the engine makes (none without this): a
+   * decision per new outbound / inbound flow, batches of opened and
+   * finished flows. A decision not made within `timeoutMs` (default 100)
+   * is the default (allow), with a warning event. */
+  policy?: { outbound?: boolean; inbound?: boolean; flowOpen?: boolean; flowEnd?: boolean; timeoutMs?: number };
   backend?:
     | { kind: 'qemu'; path?: string; oneOff: boolean }
     | { kind: 'qemu-fd'; fd: number }
@@ -147,8 +220,21 @@ export interface Binding {
   qrapConnect(dir?: string): { fd: number; path: string };
   /** Reads the host's interfaces and routes (rtnetlink); `ifname4/6` force the interface. */
   hostDiscover(options?: { ifname4?: string; ifname6?: string }): HostInfo;
-  /** Starts an engine; with a pasta backend, sets the namespace up first. */
-  engineStart(config?: BindingConfig, onEvent?: (e: EngineEvent) => void): EngineHandle;
+  /** Starts an engine; with a pasta backend, sets the namespace up first.
+   * `onPolicy` answers the requests `config.policy` asks for. */
+  engineStart(
+    config?: BindingConfig,
+    onEvent?: (e: EngineEvent) => void,
+    onPolicy?: (r: PolicyRequest) => Verdict | Promise<Verdict> | void,
+  ): EngineHandle;
+  /** Adds inbound forwards (-t/-u) to a running engine: every socket is
+   * bound before any is added, so a port in use throws and adds nothing.
+   * (`addr` is a concrete bind address: 0.0.0.0 or :: for all.) */
+  engineForwardAdd(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: Forward[]): void;
+  /** Removes inbound forwards by bind address and host port; their
+   * listening sockets close at once (flows already open go on). Returns
+   * how many were removed. */
+  engineForwardRemove(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number;
   /** Joins the engine thread (at most 1 s); throws if it does not stop. */
   engineStop(handle: EngineHandle): void;
   engineStats(handle: EngineHandle): EngineStats;

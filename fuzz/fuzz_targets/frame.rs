@@ -45,6 +45,7 @@ fn dispatch(bytes: &[u8]) {
         tcp: TcpFlows::new(GatewayMap::default(), 65520),
         udp: UdpFlows::new(GatewayMap::default()),
         udp_forwards: Vec::new(),
+        gate: None,
     };
     let _ = l2.guest_frame(bytes, Instant::now(), &mut tx, &mut flows);
     for f in tx.frames() {

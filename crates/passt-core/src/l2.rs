@@ -13,6 +13,8 @@ use std::time::Instant;
 use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{self as icmp_flow, IcmpFlows, RequestError};
+use crate::flow::policy::{Gate, Parked};
+use crate::flow::record::{Direction, FlowInfo, Proto};
 use crate::flow::tcp::{self as tcp_flow, TcpFlows};
 use crate::flow::udp::{self as udp_flow, Route, UdpError, UdpFlows, UdpForward};
 use crate::services::{arp as arp_svc, dhcp, dhcpv6 as dhcpv6_svc, ndp};
@@ -26,7 +28,38 @@ pub struct Flows {
     pub tcp: TcpFlows,
     pub udp: UdpFlows,
     /// `-u` listeners: the guest's replies to their clients leave by them.
-    pub udp_forwards: Vec<UdpForward>,
+    /// (A removed forward leaves its slot empty: flows name listeners by
+    /// position.)
+    pub udp_forwards: Vec<Option<UdpForward>>,
+    /// Policy hooks: new flows wait here for their decision.
+    pub gate: Option<Gate>,
+}
+
+/// Parks the first packet of a new outbound flow when an outbound hook
+/// exists; `true` when the packet is taken care of (parked, queued, or
+/// dropped because its flow is parked and full).
+fn parked(
+    gate: &mut Option<Gate>,
+    proto: Proto,
+    (src, dst): (std::net::SocketAddr, std::net::SocketAddr),
+    now: Instant,
+    make: impl FnOnce() -> Parked,
+    data: &[u8],
+) -> bool {
+    let Some(gate) = gate.as_mut().filter(|g| g.hooks.outbound) else {
+        return false;
+    };
+    if gate.is_parked(proto, src, dst) {
+        gate.queue(proto, src, dst, data);
+        return true;
+    }
+    let info = FlowInfo {
+        proto,
+        direction: Direction::Outbound,
+        src,
+        dst,
+    };
+    gate.park(info, make(), now).is_ok()
 }
 
 /// A socket the engine must (re)register after a frame.
@@ -158,6 +191,24 @@ impl L2 {
                     if self.cfg.disabled.icmp {
                         return Err(DropReason::Disabled);
                     }
+                    let id = message
+                        .get(4..6)
+                        .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                    let ends = (
+                        std::net::SocketAddr::new(ip.src, id),
+                        std::net::SocketAddr::new(ip.dst, id),
+                    );
+                    if !flows.icmp.has(ip.dst.is_ipv6(), id) {
+                        let (src, dst) = (ip.src, ip.dst);
+                        let make = || Parked::IcmpOut {
+                            src,
+                            dst,
+                            queue: vec![message.to_vec()],
+                        };
+                        if parked(&mut flows.gate, Proto::Icmp, ends, now, make, message) {
+                            return Ok(None);
+                        }
+                    }
                     match flows.icmp.request(ip.src, ip.dst, message, now) {
                         Ok(created) => Ok(created.map(NewSocket::Icmp)),
                         Err(RequestError::TooManyFlows | RequestError::Socket(_)) => {
@@ -171,6 +222,14 @@ impl L2 {
                 L4::Tcp(t) => {
                     let src = std::net::SocketAddr::new(ip.src, t.src_port);
                     let dst = std::net::SocketAddr::new(ip.dst, t.dst_port);
+                    if tcp_flow::is_syn(&t) && !flows.tcp.has(src, dst) {
+                        let syn = tcp_flow::Syn::of(&t);
+                        let make = || Parked::TcpOut { src, dst, syn };
+                        // A SYN again while parked: the first one waits.
+                        if parked(&mut flows.gate, Proto::Tcp, (src, dst), now, make, &[]) {
+                            return Ok(None);
+                        }
+                    }
                     let (our_mac, guest_mac) = (self.cfg.our_mac, f.src_mac);
                     let ip_id = &mut self.ip_id;
                     let reg = flows.tcp.guest_segment(src, dst, &t, now, &mut |seg| {
@@ -185,12 +244,29 @@ impl L2 {
                     }
                     let src = std::net::SocketAddr::new(ip.src, u.src_port);
                     let dst = std::net::SocketAddr::new(ip.dst, u.dst_port);
+                    if !flows.udp.has(src, dst) {
+                        let make = || Parked::UdpOut {
+                            src,
+                            dst,
+                            queue: vec![u.payload.to_vec()],
+                        };
+                        if parked(
+                            &mut flows.gate,
+                            Proto::Udp,
+                            (src, dst),
+                            now,
+                            make,
+                            u.payload,
+                        ) {
+                            return Ok(None);
+                        }
+                    }
                     match flows.udp.guest_datagram(src, dst, u.payload, now) {
                         Ok(Route::Socket { index, gen, new }) => {
                             Ok(new.then_some(NewSocket::Udp(index, gen)))
                         }
                         Ok(Route::Listener { listener, to }) => {
-                            match flows.udp_forwards.get(listener) {
+                            match flows.udp_forwards.get(listener).and_then(Option::as_ref) {
                                 Some(f) if f.sock.send_to(u.payload, to).is_ok() => Ok(None),
                                 _ => Err(DropReason::NoFlow),
                             }
@@ -238,6 +314,65 @@ impl L2 {
                 let (kind, code) = (u.icmp_type, u.icmp_code);
                 self.udp_error(tx, u.guest, u.remote, u.offender, kind, code, u.original);
             }
+        }
+    }
+
+    /// Tells the guest a policy refused its datagram from `guest` to
+    /// `remote`: administratively prohibited (RFC 1812 5.2.7.1, RFC 4443
+    /// 3.1), quoting it.
+    pub fn udp_refused(
+        &mut self,
+        tx: &mut TxQueue,
+        guest: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+        original: &[u8],
+    ) {
+        let (kind, code) = if remote.is_ipv6() { (1, 1) } else { (3, 13) };
+        self.udp_error(tx, guest, remote, None, kind, code, original);
+    }
+
+    /// The same for an echo request (`echo`, the ICMP message).
+    pub fn echo_refused(&mut self, tx: &mut TxQueue, guest: IpAddr, remote: IpAddr, echo: &[u8]) {
+        let Some(mac) = self.guest_mac else { return };
+        let v6 = remote.is_ipv6();
+        let (kind, code) = if v6 { (1, 1) } else { (3, 13) };
+        let ip_len = if v6 {
+            ipv6::HEADER_LEN
+        } else {
+            ipv4::HEADER_LEN
+        };
+        let room: usize = if v6 { 1280 - 40 } else { 576 - 20 };
+        let quoted = echo.len().min(room - icmp::HEADER_LEN - ip_len);
+        let mut msg = vec![0u8; icmp::HEADER_LEN + ip_len];
+        msg[0] = kind;
+        msg[1] = code;
+        match (guest, remote) {
+            (IpAddr::V4(g), IpAddr::V4(r)) => {
+                ipv4::emit_header(
+                    &mut msg[icmp::HEADER_LEN..],
+                    g,
+                    r,
+                    ipv4::PROTO_ICMP,
+                    echo.len(),
+                    0,
+                );
+                msg.extend_from_slice(&echo[..quoted]);
+                icmp::fill_checksum_v4(&mut msg);
+                self.ipv4_frame(tx, mac, r, g, ipv4::PROTO_ICMP, &msg);
+            }
+            (IpAddr::V6(g), IpAddr::V6(r)) => {
+                ipv6::emit_header(
+                    &mut msg[icmp::HEADER_LEN..],
+                    g,
+                    r,
+                    ipv6::NEXT_ICMPV6,
+                    echo.len(),
+                    64,
+                );
+                msg.extend_from_slice(&echo[..quoted]);
+                self.icmpv6_frame(tx, mac, r, g, &msg);
+            }
+            _ => {}
         }
     }
 

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use passt_core::config::{Disabled, GuestConfig, Ipv4Config, Ipv6Config};
 use passt_core::engine::BackendSpec;
 use passt_core::flow::icmp::GatewayMap;
+use passt_core::flow::policy::Hooks;
 use passt_core::netns::{NetConfig, PastaSpec, Target};
 
 use crate::value::Value;
@@ -310,10 +311,17 @@ pub fn udp_forwards(v: &Value) -> R<Vec<Forward>> {
 }
 
 fn forwards(v: &Value, key: &str) -> R<Vec<Forward>> {
-    let items = match field(v, "config", key) {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(format!("{key}: expected an array")),
+    match field(v, "config", key) {
+        None => Ok(Vec::new()),
+        Some(items) => forward_list(items, key),
+    }
+}
+
+/// An array of forwards (`{ addr, port, guestPort, iface?, bestEffort? }`),
+/// as in `tcpForwards`; `key` names it in errors.
+pub fn forward_list(items: &Value, key: &str) -> R<Vec<Forward>> {
+    let Value::Array(items) = items else {
+        return Err(format!("{key}: expected an array"));
     };
     items
         .iter()
@@ -364,6 +372,44 @@ pub fn no_splice(v: &Value) -> R<bool> {
         Some(b) => flag(b, "backend", "noSplice"),
         None => Ok(false),
     }
+}
+
+/// `policy: { outbound?, inbound?, flowOpen?, flowEnd?, timeoutMs? }`:
+/// which policy requests the engine makes.
+pub fn policy(v: &Value) -> R<Option<Hooks>> {
+    let Some(p) = section(v, "config", "policy")? else {
+        return Ok(None);
+    };
+    let path = "policy";
+    let timeout = match int::<u64>(p, path, "timeoutMs")? {
+        Some(0) => return Err("policy.timeoutMs: must be positive".into()),
+        Some(ms) => std::time::Duration::from_millis(ms),
+        None => passt_core::flow::policy::DEFAULT_TIMEOUT,
+    };
+    Ok(Some(Hooks {
+        outbound: flag(p, path, "outbound")?,
+        inbound: flag(p, path, "inbound")?,
+        flow_open: flag(p, path, "flowOpen")?,
+        flow_end: flag(p, path, "flowEnd")?,
+        timeout,
+    }))
+}
+
+/// `[{ addr, port }]`: forwards to remove, by bind address and port.
+pub fn addresses(items: &Value, key: &str) -> R<Vec<std::net::SocketAddr>> {
+    let Value::Array(items) = items else {
+        return Err(format!("{key}: expected an array"));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let p = format!("{key}[{i}]");
+            let addr: std::net::IpAddr = req(f, &p, "addr")?;
+            let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
+            Ok(std::net::SocketAddr::new(addr, port))
+        })
+        .collect()
 }
 
 /// pasta's `-t auto`.

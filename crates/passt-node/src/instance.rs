@@ -1,9 +1,10 @@
-//! Engine instances as seen from JS: `engineStart(config?, onEvent?)`
-//! returns an opaque handle (a JS external owning the `EngineHandle`),
-//! `engineStop` stops it and `engineStats` reads its counters. Events
-//! reach `onEvent` through a threadsafe function, never blocking the
-//! engine. A handle that JS garbage-collects without stopping stops its
-//! engine in the finalizer.
+//! Engine instances as seen from JS: `engineStart(config?, onEvent?,
+//! onPolicy?)` returns an opaque handle (a JS external owning the
+//! `EngineHandle`), `engineStop` stops it, `engineStats` reads its
+//! counters and counts its flows, `engineForwardAdd`/`Remove` change its
+//! `-t`/`-u` forwards. Events and policy requests reach JS through
+//! threadsafe functions, never blocking the engine. A handle that JS
+//! garbage-collects without stopping stops its engine in the finalizer.
 //!
 //! With a pasta backend, the namespace is set up here, before the engine
 //! starts (agent, tap, `--config-net`, command), so that errors reach the
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 
 use passt_core::engine::BackendSpec;
 use passt_core::engine::{
-    self, forward, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward,
+    self, forward, Command, Discard, EngineConfig, EngineHandle, Event, EventSink, SpliceForward,
     TcpForward, UdpSpliceForward,
 };
 use passt_core::netns::setup_pasta;
@@ -21,6 +22,7 @@ use passt_core::netns::setup_pasta;
 use crate::convert::{self, Attach};
 use crate::napi::{CallInfo, Env, JsValue, NapiResult};
 use crate::napi_sys::NAPI_FUNCTION;
+use crate::policy::JsPolicy;
 use crate::tsfn::ThreadsafeFunction;
 use crate::value::Value;
 
@@ -78,6 +80,14 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         let udp = convert::udp_forwards(&config)?;
         ec.udp_forwards = bind_forwards(udp, "-u", forward::bind_udp, sink.as_ref())?;
         ec.tcp_auto = convert::tcp_auto(&config)?;
+        if let Some(hooks) = convert::policy(&config)? {
+            let f = match ci.args.get(2) {
+                Some(f) if env.type_of(*f)? == NAPI_FUNCTION => *f,
+                _ => return Err("config.policy needs an onPolicy function".into()),
+            };
+            let tsfn = ThreadsafeFunction::new(env, f, "enginePolicy")?;
+            ec.policy = Some((hooks, Box::new(JsPolicy(tsfn))));
+        }
         match convert::attach(&config)? {
             None => {}
             Some(Attach::Qemu(spec)) => ec.backend = Some(spec),
@@ -137,6 +147,54 @@ fn bind_forwards<T>(
     Ok(bound)
 }
 
+/// `engineForwardAdd(handle, proto, forwards)`: binds every forward
+/// first (a port in use throws, and nothing is added), then hands them
+/// to the engine.
+pub fn forward_add(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let guard = slot(env, &ci)?
+        .lock()
+        .map_err(|_| "engine handle poisoned")?;
+    let handle = guard.as_ref().ok_or("engine stopped")?;
+    let udp = proto_arg(env, &ci)?;
+    let list = convert::forward_list(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
+    let command = if udp {
+        Command::AddUdp(bind_forwards(list, "-u", forward::bind_udp, &Discard)?)
+    } else {
+        Command::AddTcp(bind_forwards(
+            list,
+            "-t",
+            TcpForward::bind_device,
+            &Discard,
+        )?)
+    };
+    if !handle.command(command) {
+        return Err("engine stopped".into());
+    }
+    env.undefined()
+}
+
+/// `engineForwardRemove(handle, proto, [{ addr, port }])`: how many
+/// listening sockets were closed.
+pub fn forward_remove(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let guard = slot(env, &ci)?
+        .lock()
+        .map_err(|_| "engine handle poisoned")?;
+    let handle = guard.as_ref().ok_or("engine stopped")?;
+    let udp = proto_arg(env, &ci)?;
+    let addrs = convert::addresses(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
+    let n = handle.remove_forwards(udp, addrs);
+    env.make(&Value::Number(n as f64))
+}
+
+/// Whether the protocol argument says UDP (else TCP).
+fn proto_arg(env: Env, ci: &CallInfo) -> NapiResult<bool> {
+    match env.read(ci.arg(1, "protocol")?)? {
+        Value::String(s) if s == "tcp" => Ok(false),
+        Value::String(s) if s == "udp" => Ok(true),
+        other => Err(format!("protocol: expected 'tcp' or 'udp', got {other:?}")),
+    }
+}
+
 fn slot<'a>(env: Env, ci: &CallInfo) -> NapiResult<&'a Slot> {
     // SAFETY: handles given to JS are only ever made by `start` as `Slot`s.
     unsafe { env.external_ref::<Slot>(ci.arg(0, "engine handle")?) }
@@ -159,10 +217,42 @@ pub fn stats(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
     let guard = slot(env, &ci)?
         .lock()
         .map_err(|_| "engine handle poisoned")?;
-    let (running, s) = match guard.as_ref() {
-        Some(h) => (h.is_running(), h.stats()),
-        None => (false, Default::default()),
+    let (running, s, census) = match guard.as_ref() {
+        Some(h) => (
+            h.is_running(),
+            h.stats(),
+            h.census(std::time::Duration::from_millis(200))
+                .unwrap_or_default(),
+        ),
+        None => (false, Default::default(), Default::default()),
     };
+    let active = |n: u64| Value::object([("active", n.into())]);
+    let tcp = census
+        .tcp
+        .iter()
+        .map(|(k, n)| ((*k).to_owned(), (*n).into()))
+        .collect();
+    let flows = Value::object([
+        ("tcp", Value::Object(tcp)),
+        ("udp", active(census.udp)),
+        ("icmp", active(census.icmp)),
+        ("splice", active(census.splice)),
+        ("udpSplice", active(census.udp_splice)),
+        ("parked", census.parked.into()),
+    ]);
+    let p = census.policy;
+    let policy = Value::object([
+        ("asked", p.asked.into()),
+        ("allowed", p.allowed.into()),
+        ("rejected", p.rejected.into()),
+        ("rewritten", p.rewritten.into()),
+        ("timeouts", p.timeouts.into()),
+        ("errors", p.errors.into()),
+    ]);
+    let bytes = Value::object([
+        ("fromGuest", census.bytes[0].into()),
+        ("toGuest", census.bytes[1].into()),
+    ]);
     let drops = s
         .drops
         .iter()
@@ -178,5 +268,8 @@ pub fn stats(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         ("txDropped", s.tx_dropped.into()),
         ("flowErrors", s.flow_errors.into()),
         ("drops", Value::Object(drops)),
+        ("flows", flows),
+        ("bytes", bytes),
+        ("policy", policy),
     ]))
 }

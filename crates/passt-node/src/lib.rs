@@ -6,7 +6,8 @@
 //! - `value`    `Value`, the Rust copy of a JS value
 //! - `tsfn`     threadsafe functions: Rust threads calling JS, non-blocking
 //! - `convert`  the binding configuration into engine types
-//! - `instance` engine start/stop/stats/events from JS
+//! - `instance` engine start/stop/stats/events/forwards from JS
+//! - `policy`   policy requests as calls of a JS function, and verdicts
 //! - `qrap`     finds an answering passt socket for qrap
 //! - `discover` host addresses and routes for the defaults (netlink)
 //! - `selftest` exercises `tsfn` from a Rust thread, for the test suite
@@ -17,6 +18,7 @@ mod discover;
 mod instance;
 mod napi;
 mod napi_sys;
+mod policy;
 mod qrap;
 mod selftest;
 mod tsfn;
@@ -31,6 +33,8 @@ const EXPORTS: &[(&str, Export)] = &[
     ("engineStart", instance::start),
     ("engineStop", instance::stop),
     ("engineStats", instance::stats),
+    ("engineForwardAdd", instance::forward_add),
+    ("engineForwardRemove", instance::forward_remove),
     ("tsfnSelfTest", selftest::run),
     ("hostDiscover", discover::host_discover),
     ("qrapConnect", qrap::connect),

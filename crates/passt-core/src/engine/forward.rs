@@ -272,6 +272,26 @@ impl Forwards {
         added
     }
 
+    /// Adds a forward at run time; returns its token parts (to watch).
+    pub fn add(&mut self, fwd: TcpForward) -> (usize, u8) {
+        self.insert(Slot { fwd, auto: None })
+    }
+
+    /// Closes the fixed forwards listening on `addr`; returns how many.
+    pub fn remove(&mut self, addr: SocketAddr) -> usize {
+        let mut n = 0;
+        for slot in &mut self.slots {
+            let matches = slot.as_ref().is_some_and(|s| {
+                s.auto.is_none() && s.fwd.listener.local_addr().ok() == Some(addr)
+            });
+            if matches {
+                *slot = None;
+                n += 1;
+            }
+        }
+        n
+    }
+
     fn insert(&mut self, slot: Slot) -> (usize, u8) {
         let index = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,

@@ -35,7 +35,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -47,6 +47,8 @@ use crate::backend::txqueue::TxQueue;
 use crate::config::GuestConfig;
 use crate::flow::icmp::{GatewayMap, IcmpFlows};
 use crate::flow::loopback;
+use crate::flow::policy::{Counts, Decision, Gate, Hooks, Parked, PolicySink};
+use crate::flow::record::{Direction, FlowInfo, Proto};
 use crate::flow::splice::{Change, Interest, SpliceFlows};
 use crate::flow::tcp::{Registration, TcpFlows};
 use crate::flow::udp::{UdpFlows, UdpForward};
@@ -99,6 +101,8 @@ pub struct EngineConfig {
     pub udp_forwards: Vec<UdpForward>,
     /// pasta's `-U`: sockets in the namespace, spliced to the host.
     pub udp_splice_forwards: Vec<UdpSpliceForward>,
+    /// Policy hooks and who answers them (none: no flow waits).
+    pub policy: Option<(Hooks, Box<dyn PolicySink>)>,
 }
 
 impl Default for EngineConfig {
@@ -116,8 +120,39 @@ impl Default for EngineConfig {
             splice_inbound: false,
             udp_forwards: Vec::new(),
             udp_splice_forwards: Vec::new(),
+            policy: None,
         }
     }
+}
+
+/// What the owner asks of a running engine.
+pub enum Command {
+    /// Inbound forwards bound by the caller, to start accepting.
+    AddTcp(Vec<TcpForward>),
+    AddUdp(Vec<UdpForward>),
+    /// Close the forwards listening on these addresses; the count goes
+    /// back on the channel.
+    RemoveTcp(Vec<SocketAddr>, mpsc::Sender<usize>),
+    RemoveUdp(Vec<SocketAddr>, mpsc::Sender<usize>),
+    /// Count the live flows.
+    Census(mpsc::Sender<Census>),
+}
+
+/// Live flows and totals, counted by the engine thread on request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// TCP flows by state.
+    pub tcp: Vec<(&'static str, u64)>,
+    pub udp: u64,
+    pub icmp: u64,
+    pub splice: u64,
+    pub udp_splice: u64,
+    /// Flows waiting for a policy decision.
+    pub parked: u64,
+    /// Payload bytes of TCP and UDP flows through the guest link, ended
+    /// and live: [from the guest, to the guest].
+    pub bytes: [u64; 2],
+    pub policy: Counts,
 }
 
 /// State shared between the engine thread and its handle.
@@ -125,6 +160,7 @@ struct Shared {
     stop: AtomicBool,
     waker: EventFd,
     stats: Stats,
+    commands: Mutex<Vec<Command>>,
 }
 
 struct Engine {
@@ -202,6 +238,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         stop: AtomicBool::new(false),
         waker: EventFd::new()?,
         stats: Stats::default(),
+        commands: Mutex::new(Vec::new()),
     });
     let epoll = Epoll::new()?;
     let timer = IntervalTimer::new(config.tick)?;
@@ -253,6 +290,21 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         let token = Token::new(Kind::SpliceListen, 0, i as u32);
         epoll.add_readable(&f.listener, token.encode())?;
     }
+    let gate = match config.policy {
+        Some((hooks, sink)) => {
+            let gate = Gate::new(hooks, sink)?;
+            epoll.add_readable(gate.waker(), Token::of(Kind::Policy).encode())?;
+            Some(gate)
+        }
+        None => None,
+    };
+    let hooks = gate.as_ref().map(|g| g.hooks).unwrap_or_default();
+    let mut tcp = TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520));
+    let mut udp = UdpFlows::new(config.gateway_map);
+    for rec in [&mut tcp.rec, &mut udp.rec] {
+        rec.on_end = hooks.flow_end;
+        rec.on_open = hooks.flow_open;
+    }
     let pcap = match &config.pcap {
         Some(p) => Some(
             PcapWriter::create(p)
@@ -270,9 +322,10 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         agent: config.agent,
         flows: Flows {
             icmp: IcmpFlows::new(config.gateway_map),
-            tcp: TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520)),
-            udp: UdpFlows::new(config.gateway_map),
-            udp_forwards: config.udp_forwards,
+            tcp,
+            udp,
+            udp_forwards: config.udp_forwards.into_iter().map(Some).collect(),
+            gate,
         },
         l2: L2::new(config.guest),
         tx: TxQueue::new(TX_QUEUE),
@@ -303,6 +356,40 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
 impl EngineHandle {
     pub fn stats(&self) -> Snapshot {
         self.shared.stats.snapshot()
+    }
+
+    /// Hands the engine a command; `false` if it is not running.
+    pub fn command(&self, c: Command) -> bool {
+        if !self.is_running() {
+            return false;
+        }
+        if let Ok(mut q) = self.shared.commands.lock() {
+            q.push(c);
+        }
+        self.shared.waker.signal().is_ok()
+    }
+
+    /// Live flows and totals, or `None` if the engine does not answer
+    /// within `wait`.
+    pub fn census(&self, wait: Duration) -> Option<Census> {
+        let (tx, rx) = mpsc::channel();
+        self.command(Command::Census(tx)).then_some(())?;
+        rx.recv_timeout(wait).ok()
+    }
+
+    /// Closes the forwards listening on `addrs` (`udp`: `-u` ones);
+    /// returns how many, once the engine did it.
+    pub fn remove_forwards(&self, udp: bool, addrs: Vec<SocketAddr>) -> usize {
+        let (tx, rx) = mpsc::channel();
+        let c = if udp {
+            Command::RemoveUdp(addrs, tx)
+        } else {
+            Command::RemoveTcp(addrs, tx)
+        };
+        if !self.command(c) {
+            return 0;
+        }
+        rx.recv_timeout(STOP_TIMEOUT).unwrap_or(0)
     }
 
     pub fn is_running(&self) -> bool {
@@ -402,7 +489,9 @@ impl Engine {
                 if self.shared.stop.load(Ordering::Acquire) {
                     return Ok(Some(Exit::Stopped));
                 }
+                self.commands()?;
             }
+            Kind::Policy => self.decide(Instant::now())?,
             Kind::Timer => {
                 Stats::add(&stats.ticks, self.timer.expirations()?);
                 let now = Instant::now();
@@ -416,6 +505,10 @@ impl Engine {
                 let tcp = &mut self.flows.tcp;
                 self.l2
                     .with_tcp_framer(&mut self.tx, |out| tcp.timer(now, out));
+                if self.flows.gate.is_some() {
+                    self.decide(now)?;
+                    self.report_flows();
+                }
                 if let Some(exit) = self.refill_ns_pool() {
                     return Ok(Some(exit));
                 }
@@ -605,22 +698,261 @@ impl Engine {
             else {
                 continue; // no address of that family for the guest
             };
-            let tcp = &mut self.flows.tcp;
             let now = Instant::now();
-            // Without a guest MAC yet the SYN cannot be addressed; dropping
-            // the socket refuses the client.
-            let _ = self.l2.with_tcp_framer(&mut self.tx, |out| {
-                tcp.accepted(sock, remote, guest, now, out)
-            });
+            if let Some(gate) = self.flows.gate.as_mut().filter(|g| g.hooks.inbound) {
+                let info = FlowInfo {
+                    proto: Proto::Tcp,
+                    direction: Direction::Inbound,
+                    src: peer,
+                    dst: guest,
+                };
+                let parked = Parked::TcpIn {
+                    sock,
+                    client: peer,
+                    guest,
+                    seen: remote,
+                };
+                match gate.park(info, parked, now) {
+                    Ok(()) => continue,
+                    Err(Parked::TcpIn { sock, .. }) => self.offer_tcp(sock, peer, remote, guest),
+                    Err(_) => {}
+                }
+                continue;
+            }
+            self.offer_tcp(sock, peer, remote, guest);
         }
         Ok(())
+    }
+
+    /// Offers an accepted connection to the guest (a SYN from `seen`,
+    /// for `client`, to `guest`).
+    fn offer_tcp(
+        &mut self,
+        sock: TcpSocket,
+        client: SocketAddr,
+        seen: SocketAddr,
+        guest: SocketAddr,
+    ) {
+        let tcp = &mut self.flows.tcp;
+        let now = Instant::now();
+        // Without a guest MAC yet the SYN cannot be addressed; dropping
+        // the socket refuses the client.
+        let _ = self.l2.with_tcp_framer(&mut self.tx, |out| {
+            tcp.accepted(sock, (client, seen), guest, now, out)
+        });
+    }
+
+    /// Carries out the policy decisions made since the last call, and the
+    /// default one for flows past their timeout.
+    fn decide(&mut self, now: Instant) -> io::Result<()> {
+        let Some(gate) = self.flows.gate.as_mut() else {
+            return Ok(());
+        };
+        let mut warnings = Vec::new();
+        let decided = gate.take_decided(now, &mut |w| warnings.push(w));
+        for message in warnings {
+            self.sink.event(Event::Warning { message });
+        }
+        for (info, flow, decision) in decided {
+            self.carry_out(info, flow, decision, now)?;
+        }
+        self.flows.udp.flush();
+        Ok(())
+    }
+
+    fn carry_out(
+        &mut self,
+        info: FlowInfo,
+        flow: Parked,
+        decision: Decision,
+        now: Instant,
+    ) -> io::Result<()> {
+        let rw = match decision {
+            Decision::Allow(rw) => Some(rw),
+            Decision::Reject => None,
+        };
+        let bind = |rw: &crate::flow::policy::Rewrite| {
+            rw.src_addr
+                .map(|a| SocketAddr::new(a, rw.src_port.unwrap_or(0)))
+        };
+        match flow {
+            Parked::TcpOut { src, dst, syn } => {
+                let tcp = &mut self.flows.tcp;
+                let reg = match rw {
+                    Some(rw) => {
+                        let target = rw.dst(tcp.map.outbound_sock(dst));
+                        let bind = bind(&rw);
+                        self.l2
+                            .with_tcp_framer(&mut self.tx, |out| {
+                                tcp.open(src, dst, syn, (target, bind), now, out)
+                            })
+                            .and_then(Result::ok)
+                            .flatten()
+                    }
+                    None => {
+                        tcp.rec.rejected(info, now);
+                        self.l2.with_tcp_framer(&mut self.tx, |out| {
+                            TcpFlows::<TcpSocket>::refuse(src, dst, syn, out)
+                        });
+                        None
+                    }
+                };
+                if let Some(reg) = reg {
+                    self.register(NewSocket::Tcp(reg))?;
+                }
+            }
+            Parked::TcpIn {
+                sock,
+                client,
+                guest,
+                seen,
+            } => match rw {
+                Some(rw) => self.offer_tcp(sock, client, rw.src(seen), rw.dst(guest)),
+                None => {
+                    self.flows.tcp.rec.rejected(info, now);
+                    sock.set_reset_on_close();
+                }
+            },
+            Parked::UdpOut { src, dst, queue } => match rw {
+                Some(rw) => {
+                    let udp = &mut self.flows.udp;
+                    let target = rw.dst(udp.map.outbound_sock(dst));
+                    match udp.open(src, dst, target, rw.src_addr, now) {
+                        Ok(crate::flow::udp::Route::Socket { index, gen, .. }) => {
+                            for d in &queue {
+                                let _ = udp.guest_datagram(src, dst, d, now);
+                            }
+                            self.register(NewSocket::Udp(index, gen))?;
+                        }
+                        Ok(_) => {}
+                        Err(_) => {
+                            if let Some(d) = queue.first() {
+                                self.l2.udp_refused(&mut self.tx, src, dst, d);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    self.flows.udp.rec.rejected(info, now);
+                    if let Some(d) = queue.first() {
+                        self.l2.udp_refused(&mut self.tx, src, dst, d);
+                    }
+                }
+            },
+            Parked::IcmpOut { src, dst, queue } => match rw {
+                Some(_) => {
+                    for m in &queue {
+                        if let Ok(Some(index)) = self.flows.icmp.request(src, dst, m, now) {
+                            self.register(NewSocket::Icmp(index))?;
+                        }
+                    }
+                }
+                None => {
+                    for m in &queue {
+                        self.l2.echo_refused(&mut self.tx, src, dst, m);
+                    }
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Hands opened and ended flows to whoever listens, a batch per tick.
+    fn report_flows(&mut self) {
+        let Some(gate) = &self.flows.gate else { return };
+        let (tcp, udp) = (&mut self.flows.tcp.rec, &mut self.flows.udp.rec);
+        if !tcp.opened.is_empty() || !udp.opened.is_empty() {
+            let mut opened = std::mem::take(&mut tcp.opened);
+            opened.append(&mut udp.opened);
+            gate.sink().opened(opened);
+        }
+        if !tcp.ended.is_empty() || !udp.ended.is_empty() {
+            let mut ended = std::mem::take(&mut tcp.ended);
+            ended.append(&mut udp.ended);
+            gate.sink().ended(ended);
+        }
+    }
+
+    /// Runs what the owner asked for.
+    fn commands(&mut self) -> io::Result<()> {
+        let commands = match self.shared.commands.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => return Ok(()),
+        };
+        for c in commands {
+            match c {
+                Command::AddTcp(list) => {
+                    for f in list {
+                        let (i, gen) = self.listeners.add(f);
+                        if let Some(l) = self.listeners.listener(i) {
+                            let token = Token::new(Kind::TcpListen, gen, i as u32);
+                            self.epoll.add_readable(l, token.encode())?;
+                        }
+                    }
+                }
+                Command::AddUdp(list) => {
+                    for f in list {
+                        let slots = &mut self.flows.udp_forwards;
+                        let i = match slots.iter().position(Option::is_none) {
+                            Some(i) => i,
+                            None => {
+                                slots.push(None);
+                                slots.len() - 1
+                            }
+                        };
+                        let token = Token::new(Kind::UdpListen, 0, i as u32);
+                        self.epoll.add_readable(&f.sock, token.encode())?;
+                        slots[i] = Some(f);
+                    }
+                }
+                Command::RemoveTcp(addrs, reply) => {
+                    let n = addrs.iter().map(|a| self.listeners.remove(*a)).sum();
+                    let _ = reply.send(n);
+                }
+                Command::RemoveUdp(addrs, reply) => {
+                    let mut n = 0;
+                    for i in 0..self.flows.udp_forwards.len() {
+                        let hit = self.flows.udp_forwards[i]
+                            .as_ref()
+                            .and_then(|f| f.sock.local_addr().ok())
+                            .is_some_and(|a| addrs.contains(&a));
+                        if hit {
+                            self.flows.udp_forwards[i] = None;
+                            self.flows.udp.close_listener(i);
+                            n += 1;
+                        }
+                    }
+                    let _ = reply.send(n);
+                }
+                Command::Census(reply) => {
+                    let _ = reply.send(self.census());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn census(&self) -> Census {
+        let (tcp, tcp_bytes) = self.flows.tcp.census();
+        let (udp, udp_bytes) = self.flows.udp.census();
+        let gate = self.flows.gate.as_ref();
+        Census {
+            tcp: tcp.to_vec(),
+            udp,
+            icmp: self.flows.icmp.len() as u64,
+            splice: self.splice.len() as u64,
+            udp_splice: self.udp_splice.len() as u64,
+            parked: gate.map_or(0, |g| g.parked() as u64),
+            bytes: [tcp_bytes[0] + udp_bytes[0], tcp_bytes[1] + udp_bytes[1]],
+            policy: gate.map(|g| g.counts).unwrap_or_default(),
+        }
     }
 
     /// Datagrams from clients of `-u` listener `i`: each goes to the guest
     /// as the flow (guest, client as seen) says; errors queued on the
     /// listener (ICMP for the guest's replies) are drained and reported.
     fn udp_inbound(&mut self, i: usize, error: bool) {
-        let Some(fwd) = self.flows.udp_forwards.get(i) else {
+        let Some(Some(fwd)) = self.flows.udp_forwards.get(i) else {
             return;
         };
         let (l2, tx, udp) = (&mut self.l2, &mut self.tx, &mut self.flows.udp);
@@ -649,7 +981,8 @@ impl Engine {
                 let Some((guest, seen)) = inbound_view(l2, &udp.map, client, fwd.guest_port) else {
                     continue;
                 };
-                if udp.inbound(i, client, guest, seen, now).is_ok() {
+                if let Ok(index) = udp.inbound(i, client, guest, seen, now) {
+                    udp.delivered(index, payload.len());
                     l2.udp_event(
                         tx,
                         crate::flow::udp::Event::Datagram(crate::flow::udp::Datagram {
@@ -692,6 +1025,7 @@ impl Engine {
             self.flows
                 .udp_forwards
                 .get((key & !HOST_LISTENER) as usize)
+                .and_then(Option::as_ref)
                 .map(|f| &f.sock)
         } else {
             self.udp_splice_listeners.get(key as usize).map(|f| &f.sock)

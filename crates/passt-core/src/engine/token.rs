@@ -39,6 +39,8 @@ pub enum Kind {
     UdpSplice = 13,
     /// A `-U` listener in pasta's namespace; index = its place in the list.
     UdpSpliceListen = 14,
+    /// The eventfd policy answers signal (`flow::policy::Inbox`).
+    Policy = 15,
 }
 
 impl Kind {
@@ -58,6 +60,7 @@ impl Kind {
             12 => Some(Kind::UdpListen),
             13 => Some(Kind::UdpSplice),
             14 => Some(Kind::UdpSpliceListen),
+            15 => Some(Kind::Policy),
             _ => None,
         }
     }
@@ -120,6 +123,7 @@ mod tests {
             Kind::UdpListen,
             Kind::UdpSplice,
             Kind::UdpSpliceListen,
+            Kind::Policy,
         ] {
             for side in [0u8, 1, 255] {
                 for index in [0u32, 1, 0xdead_beef, u32::MAX] {

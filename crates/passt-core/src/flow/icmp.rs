@@ -124,6 +124,11 @@ impl IcmpFlows {
         self.by_key.len()
     }
 
+    /// Whether echo identifier `id` of that family has a flow.
+    pub fn has(&self, v6: bool, id: u16) -> bool {
+        self.by_key.contains_key(&(v6, id))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }

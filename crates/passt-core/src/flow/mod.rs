@@ -14,7 +14,18 @@ pub fn loopback(v6: bool) -> IpAddr {
     }
 }
 
+/// The unspecified address of IPv6 (`v6`) or IPv4.
+pub fn unspecified(v6: bool) -> IpAddr {
+    if v6 {
+        Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        Ipv4Addr::UNSPECIFIED.into()
+    }
+}
+
 pub mod icmp;
+pub mod policy;
+pub mod record;
 pub mod splice;
 pub mod tcp;
 pub mod udp;

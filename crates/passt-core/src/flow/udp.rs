@@ -30,6 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::icmp::GatewayMap;
+use super::record::{Direction, End, FlowInfo, Meta, Proto, Recorder};
 use crate::sys::udp::{QueuedError, RecvBatch, UdpSocket};
 
 /// Idle time after which a flow is closed. passt's documented UDP flow
@@ -118,7 +119,10 @@ struct Flow {
     guest: SocketAddr,
     /// The remote as the guest sees it.
     remote: SocketAddr,
+    /// Where the socket is connected (outbound).
+    peer: SocketAddr,
     last: Instant,
+    meta: Meta,
 }
 
 pub struct UdpFlows {
@@ -133,6 +137,8 @@ pub struct UdpFlows {
     pending: Vec<(usize, std::ops::Range<usize>)>,
     pending_data: Vec<u8>,
     pub map: GatewayMap,
+    /// Opened and ended flows, for whoever listens.
+    pub rec: Recorder,
 }
 
 /// Guest payload held for a round's `sendmmsg` before it is flushed
@@ -152,6 +158,30 @@ impl UdpFlows {
             pending: Vec::new(),
             pending_data: Vec::new(),
             map,
+            rec: Recorder::default(),
+        }
+    }
+
+    /// Whether the guest-side pair has a flow.
+    pub fn has(&self, guest: SocketAddr, remote: SocketAddr) -> bool {
+        self.by_key.contains_key(&(guest, remote))
+    }
+
+    /// Live flows, and the bytes of all flows [from, to the guest].
+    pub fn census(&self) -> (u64, [u64; 2]) {
+        let mut bytes = self.rec.totals;
+        for f in self.slots.iter().flatten() {
+            bytes[0] += f.meta.bytes[0];
+            bytes[1] += f.meta.bytes[1];
+        }
+        (self.by_key.len() as u64, bytes)
+    }
+
+    /// Counts a datagram the caller delivered to the guest on flow `index`
+    /// (inbound flows, whose datagrams the caller frames).
+    pub fn delivered(&mut self, index: usize, n: usize) {
+        if let Some(Some(f)) = self.slots.get_mut(index) {
+            f.meta.to_guest(n);
         }
     }
 
@@ -220,6 +250,7 @@ impl UdpFlows {
 
     fn insert(&mut self, flow: Flow) -> (usize, u8) {
         let key = (flow.guest, flow.remote);
+        self.rec.open(&flow.meta);
         let index = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(flow);
@@ -235,9 +266,10 @@ impl UdpFlows {
         (index, self.gens[index])
     }
 
-    fn remove(&mut self, index: usize) {
+    fn remove(&mut self, index: usize, end: End, now: Instant) {
         if let Some(f) = self.slots[index].take() {
             self.by_key.remove(&(f.guest, f.remote));
+            self.rec.end(&f.meta, end, now);
             self.gens[index] = self.gens[index].wrapping_add(1);
             self.free.push(index);
         }
@@ -268,39 +300,63 @@ impl UdpFlows {
                 });
             }
         }
+        let real = self.map.outbound_sock(dst);
+        self.open(src, dst, real, None, now)
+    }
+
+    /// Makes the outbound flow of `src` (the guest) to `dst`, its socket
+    /// connected to `target` (the mapped destination, or a policy's
+    /// rewrite) and bound to `bind`'s address when given.
+    pub fn open(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        target: SocketAddr,
+        bind: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Route, UdpError> {
         if self.len() >= MAX_FLOWS {
             return Err(UdpError::TooManyFlows);
         }
-        let sock = self.open_outbound(src, dst)?;
+        let v6 = target.is_ipv6();
+        let sock = UdpSocket::open(v6).map_err(UdpError::Socket)?;
+        let any: IpAddr = if v6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        let local = bind.unwrap_or(any);
+        // The guest's port, when free; taken by another socket without
+        // SO_REUSEADDR, or privileged: then the kernel picks one.
+        let kept_port = src.port() != 0 && sock.bind(SocketAddr::new(local, src.port())).is_ok();
+        if !kept_port && bind.is_some() {
+            sock.bind(SocketAddr::new(local, 0))
+                .map_err(UdpError::Connect)?;
+        }
+        sock.connect(target).map_err(UdpError::Connect)?;
+        let info = FlowInfo {
+            proto: Proto::Udp,
+            direction: Direction::Outbound,
+            src,
+            dst,
+        };
+        let mapped = (
+            sock.local_addr().unwrap_or(SocketAddr::new(local, 0)),
+            target,
+        );
         let (index, gen) = self.insert(Flow {
             via: Via::Socket(sock),
             guest: src,
             remote: dst,
+            peer: target,
             last: now,
+            meta: Meta::new(info, mapped, now),
         });
         Ok(Route::Socket {
             index,
             gen,
             new: true,
         })
-    }
-
-    fn open_outbound(&self, src: SocketAddr, dst: SocketAddr) -> Result<UdpSocket, UdpError> {
-        let v6 = dst.is_ipv6();
-        let sock = UdpSocket::open(v6).map_err(UdpError::Socket)?;
-        if src.port() != 0 {
-            let any: IpAddr = if v6 {
-                Ipv6Addr::UNSPECIFIED.into()
-            } else {
-                Ipv4Addr::UNSPECIFIED.into()
-            };
-            // Taken by another socket without SO_REUSEADDR, or
-            // privileged: then connect picks an ephemeral port.
-            let _ = sock.bind(SocketAddr::new(any, src.port()));
-        }
-        let real = self.map.outbound_sock(dst);
-        sock.connect(real).map_err(UdpError::Connect)?;
-        Ok(sock)
     }
 
     /// Carries a guest datagram from `src` to `dst`: for `Route::Socket`
@@ -315,6 +371,12 @@ impl UdpFlows {
         now: Instant,
     ) -> Result<Route, UdpError> {
         let route = self.route(src, dst, now)?;
+        if let Some(Some(f)) = self.slots.get_mut(match route {
+            Route::Socket { index, .. } => index,
+            Route::Listener { .. } => self.by_key[&(src, dst)],
+        }) {
+            f.meta.from_guest(payload.len());
+        }
         if let Route::Socket { index, .. } = route {
             let start = self.pending_data.len();
             self.pending_data.extend_from_slice(payload);
@@ -358,6 +420,12 @@ impl UdpFlows {
         if self.len() >= MAX_FLOWS {
             return Err(UdpError::TooManyFlows);
         }
+        let info = FlowInfo {
+            proto: Proto::Udp,
+            direction: Direction::Inbound,
+            src: client,
+            dst: guest,
+        };
         let (index, _) = self.insert(Flow {
             via: Via::Listener {
                 id: listener,
@@ -365,7 +433,9 @@ impl UdpFlows {
             },
             guest,
             remote: seen,
+            peer: client,
             last: now,
+            meta: Meta::new(info, (seen, guest), now),
         });
         Ok(index)
     }
@@ -392,9 +462,9 @@ impl UdpFlows {
         let Via::Socket(sock) = &flow.via else {
             return 0;
         };
-        let (guest, remote) = (flow.guest, flow.remote);
-        let peer = map.outbound_sock(remote);
+        let (guest, remote, peer) = (flow.guest, flow.remote, flow.peer);
         let mut events = 0;
+        let mut bytes = 0;
         let mut received = false;
         // An error from the receive is a pending ICMP error, now consumed;
         // its details are on the error queue, read below.
@@ -414,9 +484,11 @@ impl UdpFlows {
                     dst: guest,
                     payload,
                 }));
+                bytes += payload.len();
                 events += 1;
             }
         });
+        flow.meta.to_guest(bytes);
         for _ in 0..ERRORS_PER_EVENT {
             let buf = batch.scratch();
             match sock.take_error_queue(buf) {
@@ -428,9 +500,13 @@ impl UdpFlows {
                         icmp_type: e.icmp_type,
                         icmp_code: e.icmp_code,
                         info: e.info,
-                        offender: e
-                            .offender
-                            .map(|o| if o == peer.ip() { remote.ip() } else { o }),
+                        offender: e.offender.map(|o| {
+                            if o == peer.ip() || o == map.outbound_sock(remote).ip() {
+                                remote.ip()
+                            } else {
+                                o
+                            }
+                        }),
                         original: &buf[..e.len],
                     }));
                     events += 1;
@@ -491,11 +567,12 @@ impl UdpFlows {
     /// Closes the inbound flows of a listener the caller closed, so that
     /// the guest's replies are not routed to a listener id now reused.
     pub fn close_listener(&mut self, listener: usize) -> usize {
+        let now = Instant::now();
         let mut closed = 0;
         for i in 0..self.slots.len() {
             if matches!(&self.slots[i], Some(Flow { via: Via::Listener { id, .. }, .. }) if *id == listener)
             {
-                self.remove(i);
+                self.remove(i, End::Stopped, now);
                 closed += 1;
             }
         }
@@ -504,8 +581,9 @@ impl UdpFlows {
 
     /// Closes every flow (the guest is gone).
     pub fn clear(&mut self) {
+        let now = Instant::now();
         for i in 0..self.slots.len() {
-            self.remove(i);
+            self.remove(i, End::Stopped, now);
         }
     }
 
@@ -517,7 +595,7 @@ impl UdpFlows {
                 .as_ref()
                 .is_some_and(|f| now.saturating_duration_since(f.last) >= TIMEOUT)
             {
-                self.remove(i);
+                self.remove(i, End::Timeout, now);
                 closed += 1;
             }
         }

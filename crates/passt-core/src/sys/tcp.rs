@@ -49,6 +49,22 @@ impl TcpSocket {
 
     /// As `connect`, with a non-blocking socket made elsewhere (in pasta's
     /// namespace, by the agent), which connects within its namespace.
+    /// As `connect`, from source address `src` (port 0: any).
+    pub fn connect_from(dst: SocketAddr, src: SocketAddr) -> io::Result<Self> {
+        let domain = if dst.is_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        };
+        let fd = super::socket::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0)?;
+        setsockopt(fd.as_raw_fd(), sockopt::ReuseAddr, &true)?;
+        match src {
+            SocketAddr::V4(a) => nix::sys::socket::bind(fd.as_raw_fd(), &SockaddrIn::from(a))?,
+            SocketAddr::V6(a) => nix::sys::socket::bind(fd.as_raw_fd(), &SockaddrIn6::from(a))?,
+        }
+        Self::connect_on(fd, dst)
+    }
+
     pub fn connect_on(fd: OwnedFd, dst: SocketAddr) -> io::Result<Self> {
         let s = TcpSocket { fd };
         // Peek offsets make MSG_PEEK continue where the last peek ended.
@@ -185,10 +201,18 @@ impl TcpSocket {
     }
 
     pub fn local_addr(&self) -> io::Result<IpAddr> {
+        self.local_sock().map(|a| a.ip())
+    }
+
+    /// The socket's own address and port.
+    pub fn local_sock(&self) -> io::Result<SocketAddr> {
         let a: nix::sys::socket::SockaddrStorage = nix::sys::socket::getsockname(self.raw())?;
         a.as_sockaddr_in()
-            .map(|a| IpAddr::V4(std::net::Ipv4Addr::from(a.ip())))
-            .or_else(|| a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip())))
+            .map(|a| SocketAddr::new(std::net::Ipv4Addr::from(a.ip()).into(), a.port()))
+            .or_else(|| {
+                a.as_sockaddr_in6()
+                    .map(|a| SocketAddr::new(IpAddr::V6(a.ip()), a.port()))
+            })
             .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
     }
 }

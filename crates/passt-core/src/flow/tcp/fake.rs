@@ -124,6 +124,14 @@ impl FlowSocket for FakeSocket {
         Ok(s)
     }
 
+    fn connect_from(dst: SocketAddr, _src: SocketAddr) -> io::Result<Self> {
+        Self::connect(dst)
+    }
+
+    fn local(&self) -> Option<SocketAddr> {
+        None
+    }
+
     fn take_error(&self) -> io::Result<Option<io::Error>> {
         Ok(self
             .state()

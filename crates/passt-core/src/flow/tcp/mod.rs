@@ -54,6 +54,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::flow::icmp::GatewayMap;
+use crate::flow::record::{Direction, End, FlowInfo, Meta, Proto, Recorder};
 use crate::sys::tcp::{Read, TcpSocket};
 use crate::wire::tcp::{self as tcpw, Options};
 use crate::wire::DropReason;
@@ -177,12 +178,16 @@ struct Conn<S> {
     space_seen: u32,
     /// The guest link's queue refused a segment: push again on the timer.
     blocked: bool,
+    /// Addresses, bytes, start: for flow records.
+    meta: Meta,
+    /// How the flow ended, when not by its last segment (a timeout).
+    end: Option<End>,
 }
 
 impl<S> Conn<S> {
     /// A flow that has sent nothing and heard nothing beyond its SYN: the
     /// guest's parameters are the defaults until its SYN says otherwise.
-    fn new(sock: S, key: Key, state: State, isn: Seq, our_mss: u16, now: Instant) -> Self {
+    fn new(sock: S, key: Key, state: State, isn: Seq, meta: Meta, now: Instant) -> Self {
         Conn {
             sock,
             key,
@@ -194,7 +199,7 @@ impl<S> Conn<S> {
             guest_wnd: 0,
             guest_mss: 536,
             guest_wscale: 0,
-            our_mss,
+            our_mss: 536,
             scaling: false,
             dup_acks: 0,
             last_progress: now,
@@ -213,8 +218,44 @@ impl<S> Conn<S> {
             drained: false,
             space_seen: 0,
             blocked: false,
+            meta,
+            end: None,
         }
     }
+
+    /// How the flow ends now: as marked, else cleanly if both sides
+    /// finished, else by a reset.
+    fn ending(&self) -> End {
+        let clean = self.guest_fin && self.fin_seq.is_some_and(|f| self.snd_una.after(f));
+        self.end
+            .unwrap_or(if clean { End::Closed } else { End::Reset })
+    }
+}
+
+/// What a guest SYN asked for, kept while its flow waits for a policy
+/// decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Syn {
+    seq: u32,
+    window: u16,
+    mss: Option<u16>,
+    wscale: Option<u8>,
+}
+
+impl Syn {
+    pub fn of(seg: &tcpw::Repr) -> Self {
+        Syn {
+            seq: seg.seq,
+            window: seg.window,
+            mss: seg.options.mss,
+            wscale: seg.options.wscale,
+        }
+    }
+}
+
+/// Whether `seg` opens a connection (SYN without ACK or RST).
+pub fn is_syn(seg: &tcpw::Repr) -> bool {
+    seg.flags & (tcpw::SYN | tcpw::ACK | tcpw::RST) == tcpw::SYN
 }
 
 /// A segment for the guest, from `src` (the remote as the guest knows it)
@@ -256,6 +297,8 @@ pub struct TcpFlows<S: FlowSocket = TcpSocket> {
     isn_seed: u32,
     /// When the timer last looked at every flow for `IDLE_TIMEOUT`.
     last_sweep: Option<Instant>,
+    /// Opened and ended flows, for whoever listens.
+    pub rec: Recorder,
 }
 
 fn window_field(space: u32, scale: u8) -> u16 {
@@ -274,7 +317,39 @@ impl<S: FlowSocket> TcpFlows<S> {
             our_mss: mtu.saturating_sub(60).max(536),
             isn_seed: std::process::id().wrapping_mul(2_654_435_761),
             last_sweep: None,
+            rec: Recorder::default(),
         }
+    }
+
+    /// Whether the guest-side pair has a flow.
+    pub fn has(&self, guest: SocketAddr, dst: SocketAddr) -> bool {
+        self.by_key.contains_key(&Key { guest, dst })
+    }
+
+    /// Live flows by state, and their bytes [from, to the guest].
+    pub fn census(&self) -> ([(&'static str, u64); 5], [u64; 2]) {
+        let mut n = [0u64; 5];
+        let mut bytes = self.rec.totals;
+        for c in self.slots.iter().flatten() {
+            let i = match c.state {
+                State::Connecting => 0,
+                State::SynSent => 1,
+                State::SynAckSent => 2,
+                State::Established if c.guest_fin || c.fin_seq.is_some() => 4,
+                State::Established => 3,
+            };
+            n[i] += 1;
+            bytes[0] += c.meta.bytes[0];
+            bytes[1] += c.meta.bytes[1];
+        }
+        let names = [
+            "connecting",
+            "syn-sent",
+            "syn-ack-sent",
+            "established",
+            "closing",
+        ];
+        (std::array::from_fn(|i| (names[i], n[i])), bytes)
     }
 
     pub fn len(&self) -> usize {
@@ -306,10 +381,11 @@ impl<S: FlowSocket> TcpFlows<S> {
     /// Inbound: a connection accepted on a forwarded port, for the guest's
     /// `guest` address and port, from `remote` as the guest will see it.
     /// Sends the guest a SYN; the socket is registered once it answers.
+    /// `client` is its real address (for flow records).
     pub fn accepted(
         &mut self,
         sock: S,
-        remote: SocketAddr,
+        (client, remote): (SocketAddr, SocketAddr),
         guest: SocketAddr,
         now: Instant,
         out: &mut dyn FnMut(Segment) -> bool,
@@ -320,7 +396,15 @@ impl<S: FlowSocket> TcpFlows<S> {
             return;
         }
         let isn = self.isn(&key, now);
-        let mut c = Conn::new(sock, key, State::SynSent, isn, self.our_mss, now);
+        let info = FlowInfo {
+            proto: Proto::Tcp,
+            direction: Direction::Inbound,
+            src: client,
+            dst: guest,
+        };
+        let meta = Meta::new(info, (remote, guest), now);
+        let mut c = Conn::new(sock, key, State::SynSent, isn, meta, now);
+        c.our_mss = self.our_mss;
         Self::send_syn(&mut c, out);
         self.insert(c);
     }
@@ -339,6 +423,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         self.gens[index] = self.gens[index].wrapping_add(1);
         c.gen = self.gens[index];
         self.by_key.insert(c.key, index);
+        self.rec.open(&c.meta);
         self.slots[index] = Some(c);
         (index, self.gens[index])
     }
@@ -383,7 +468,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             if c.state == State::SynSent {
                 let answer = Self::syn_answered(c, seg, index, now, out);
                 if answer.is_err() {
-                    self.free(index);
+                    self.free(index, now);
                 }
                 return Ok(answer.unwrap_or(None));
             }
@@ -407,7 +492,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             }
         }
         if close {
-            self.free(index);
+            self.free(index, now);
             return Ok(None);
         }
         Ok(reg)
@@ -428,29 +513,81 @@ impl<S: FlowSocket> TcpFlows<S> {
             reset_for(key, seg, out);
             return Ok(None);
         }
+        let host = self.map.outbound_sock(key.dst);
+        self.open(key.guest, key.dst, Syn::of(seg), (host, None), now, out)
+    }
+
+    /// Opens the flow a guest SYN (`syn`, from `guest` to `dst`) asked
+    /// for, connecting to `target` (from `bind`, if given) — the policy's
+    /// rewrite, or the mapped destination. The guest gets a RST if the
+    /// host cannot even start connecting.
+    pub fn open(
+        &mut self,
+        guest: SocketAddr,
+        dst: SocketAddr,
+        syn: Syn,
+        (target, bind): (SocketAddr, Option<SocketAddr>),
+        now: Instant,
+        out: &mut dyn FnMut(Segment) -> bool,
+    ) -> Result<Option<Registration>, DropReason> {
+        let key = Key { guest, dst };
+        if self.by_key.contains_key(&key) {
+            return Ok(None);
+        }
         if self.by_key.len() >= MAX_FLOWS {
-            reset_for(key, seg, out);
+            Self::refuse(guest, dst, syn, out);
             return Err(DropReason::NoFlow);
         }
-        let host = self.map.outbound_sock(key.dst);
-        let sock = match S::connect(host) {
-            Ok(s) => s,
-            Err(_) => {
-                reset_for(key, seg, out);
-                return Ok(None);
-            }
+        let sock = match bind {
+            Some(src) => S::connect_from(target, src),
+            None => S::connect(target),
+        };
+        let Ok(sock) = sock else {
+            Self::refuse(guest, dst, syn, out);
+            return Ok(None);
         };
         let isn = self.isn(&key, now);
+        let info = FlowInfo {
+            proto: Proto::Tcp,
+            direction: Direction::Outbound,
+            src: guest,
+            dst,
+        };
+        let local = sock.local().unwrap_or(SocketAddr::new(
+            crate::flow::unspecified(target.is_ipv6()),
+            0,
+        ));
+        let meta = Meta::new(info, (local, target), now);
         let conn = Conn {
-            rcv_nxt: Seq(seg.seq).plus(1),
-            guest_wnd: u32::from(seg.window),
-            guest_mss: seg.options.mss.unwrap_or(536).max(64),
-            guest_wscale: seg.options.wscale.unwrap_or(0),
-            scaling: seg.options.wscale.is_some(),
-            ..Conn::new(sock, key, State::Connecting, isn, self.our_mss, now)
+            rcv_nxt: Seq(syn.seq).plus(1),
+            guest_wnd: u32::from(syn.window),
+            guest_mss: syn.mss.unwrap_or(536).max(64),
+            guest_wscale: syn.wscale.unwrap_or(0),
+            scaling: syn.wscale.is_some(),
+            our_mss: self.our_mss,
+            ..Conn::new(sock, key, State::Connecting, isn, meta, now)
         };
         let (index, gen) = self.insert(conn);
         Ok(Some(Registration::New { index, gen }))
+    }
+
+    /// Answers a guest SYN with a RST: the connection is refused.
+    pub fn refuse(
+        guest: SocketAddr,
+        dst: SocketAddr,
+        syn: Syn,
+        out: &mut dyn FnMut(Segment) -> bool,
+    ) {
+        out(Segment {
+            src: dst,
+            dst: guest,
+            seq: 0,
+            ack: syn.seq.wrapping_add(1),
+            flags: tcpw::RST | tcpw::ACK,
+            window: 0,
+            options: Options::default(),
+            payload: &[],
+        });
     }
 
     /// Readiness on flow `index`'s socket.
@@ -498,7 +635,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             }
         }
         if close {
-            self.free(index);
+            self.free(index, now);
             return None;
         }
         reg
@@ -597,6 +734,7 @@ impl<S: FlowSocket> TcpFlows<S> {
                     send_rst(c, out);
                     return true;
                 }
+                c.meta.to_guest(acked as usize);
                 c.snd_una = ack;
                 c.dup_acks = 0;
                 c.last_progress = now;
@@ -639,6 +777,7 @@ impl<S: FlowSocket> TcpFlows<S> {
                     }
                 };
                 c.rcv_nxt = c.rcv_nxt.plus(taken as u32);
+                c.meta.from_guest(taken);
                 if taken > 0 {
                     c.rcv_stamp = now;
                 }
@@ -827,7 +966,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             }
         }
         for i in ended {
-            self.free(i);
+            self.free(i, now);
         }
     }
 
@@ -852,6 +991,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     ) -> bool {
         if sweep && now.duration_since(c.last_active) >= IDLE_TIMEOUT {
             send_rst(c, out);
+            c.end = Some(End::Timeout);
             return true;
         }
         if c.state == State::SynSent {
@@ -860,6 +1000,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         let timer = Self::retransmit_timer(c, now);
         if timer == Retransmit::GiveUp {
             send_rst(c, out);
+            c.end = Some(End::Timeout);
             return true;
         }
         // Only flows with something to resend, to ask for, or a small
@@ -884,6 +1025,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         }
         if c.syn_tries >= SYN_TRIES {
             c.sock.set_reset_on_close();
+            c.end = Some(End::Timeout);
             return true;
         }
         c.last_progress = now;
@@ -917,18 +1059,21 @@ impl<S: FlowSocket> TcpFlows<S> {
 
     /// Resets every flow (the guest is gone: nothing will acknowledge).
     pub fn clear(&mut self) {
+        let now = Instant::now();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             if let Some(c) = slot.take() {
                 c.sock.set_reset_on_close();
+                self.rec.end(&c.meta, End::Stopped, now);
                 self.free.push(i);
             }
         }
         self.by_key.clear();
     }
 
-    fn free(&mut self, index: usize) {
+    fn free(&mut self, index: usize, now: Instant) {
         if let Some(c) = self.slots[index].take() {
             self.by_key.remove(&c.key);
+            self.rec.end(&c.meta, c.ending(), now);
             self.free.push(index);
         }
     }

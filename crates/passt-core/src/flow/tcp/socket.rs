@@ -13,6 +13,10 @@ pub trait FlowSocket: Sized {
     /// Starts connecting to `dst`; completion shows as writability, then
     /// `take_error` says how it went.
     fn connect(dst: SocketAddr) -> io::Result<Self>;
+    /// As `connect`, bound first to `src` (a policy's source address).
+    fn connect_from(dst: SocketAddr, src: SocketAddr) -> io::Result<Self>;
+    /// The socket's own address, for flow records.
+    fn local(&self) -> Option<SocketAddr>;
     /// The pending error (the connect result), cleared.
     fn take_error(&self) -> io::Result<Option<io::Error>>;
     /// Where the next `peek` starts, in bytes from the head of the
@@ -35,6 +39,14 @@ pub trait FlowSocket: Sized {
 impl FlowSocket for TcpSocket {
     fn connect(dst: SocketAddr) -> io::Result<Self> {
         TcpSocket::connect(dst)
+    }
+
+    fn connect_from(dst: SocketAddr, src: SocketAddr) -> io::Result<Self> {
+        TcpSocket::connect_from(dst, src)
+    }
+
+    fn local(&self) -> Option<SocketAddr> {
+        self.local_sock().ok()
     }
 
     fn take_error(&self) -> io::Result<Option<io::Error>> {

@@ -168,7 +168,9 @@ impl Net {
     }
 
     fn accept(&mut self, sock: FakeSocket) {
-        self.run(|flows, now, out| flows.accepted(sock, addr(REMOTE), addr(GUEST), now, out));
+        self.run(|flows, now, out| {
+            flows.accepted(sock, (addr(REMOTE), addr(REMOTE)), addr(GUEST), now, out)
+        });
     }
 
     fn syn(&mut self) -> Result<Option<Registration>, DropReason> {
