@@ -1,9 +1,12 @@
 // The programmatic API: start passt (a qemu guest on a UNIX socket) or
-// pasta (a network namespace) from Node, and get an object that says when
-// it is ready, reports its events, and stops.
-import { agentPath, native, type BindingConfig, type EngineStats } from './native.js';
+// pasta (a network namespace) from Node, and get a handle that says when
+// it is ready, reports its events and flows, changes its forwards, and
+// stops.
+import { agentPath, native, type BindingConfig, type EngineEvent, type EngineStats, type FlowRecord, type Forward } from './native.js';
 import { Engine } from './engine.js';
 import { planGuest, readResolvConf, type GuestOverrides, type GuestPlan } from './guest.js';
+import { specForwards } from './config/forwards.js';
+import { policyFlags, type OpenedFlow, type Policy } from './policy.js';
 
 /** A forwarded host port (-t/-u); without `addr`, every address of each
  * family the guest has. */
@@ -29,6 +32,15 @@ export interface CommonOptions extends GuestOverrides {
   tcpForwards?: PortForwardOption[];
   /** -u: inbound UDP forwards, the same way. */
   udpForwards?: PortForwardOption[];
+  /** Hooks asked about each new flow (outbound, inbound) and told of
+   * finished ones (flowEnd). See examples/. */
+  policy?: Policy;
+  /** How long a decision hook may take before the flow gets the default
+   * (allow) and a warning event is emitted; default 100 ms. */
+  policyTimeoutMs?: number;
+  /** Emit 'flow-open' and 'flow-end' events on the handle (true), or
+   * 'flow-end' only ('end'). Off by default: each batch crosses threads. */
+  flowEvents?: boolean | 'end';
 }
 
 export interface PasstOptions extends CommonOptions {
@@ -71,18 +83,55 @@ export interface PastaOptions extends CommonOptions {
   udpNsForwards?: { addr?: string; port: number; hostPort: number }[];
 }
 
-export interface Instance {
+/** Events on a handle: each engine event under its type (and all under
+ * 'event'), and with `flowEvents`, one per opened or finished flow. */
+export type InstanceEvents = { [T in EngineEvent['type']]: Extract<EngineEvent, { type: T }> } & {
+  event: EngineEvent;
+  'flow-open': OpenedFlow;
+  'flow-end': FlowRecord;
+};
+
+/** Host ports forwarded to the guest, changed while running. `spec` is a
+ * -t/-u SPEC (ports, ranges, ADDR/PORTS, %IFACE/PORTS, PORT:GUESTPORT,
+ * ~exclusions, 'all') or a list of forwards; without an address, each
+ * family the guest has (0.0.0.0, ::). */
+export interface ForwardControl {
+  /** Listens on every port of `spec`, or on none: a port that cannot be
+   * bound (in use) throws and adds nothing. */
+  add(proto: 'tcp' | 'udp', spec: string | PortForwardOption[]): void;
+  /** Stops listening on the ports of `spec` (guest ports are ignored);
+   * open flows go on. Returns how many listeners were closed. */
+  remove(proto: 'tcp' | 'udp', spec: string | { addr?: string; port: number }[]): number;
+  /** The forwards asked for so far: the start's, plus added, minus
+   * removed (best-effort ones that could not be bound included; -t auto
+   * ports not). */
+  list(): { tcp: Forward[]; udp: Forward[] };
+}
+
+/** What passt and pasta handles have in common. */
+export interface Handle {
   readonly engine: Engine;
   /** What the guest is told. */
   readonly plan: GuestPlan;
-  /** passt: the socket qemu connects to. */
-  readonly socketPath?: string;
+  readonly forward: ForwardControl;
+  /** Resolves once the engine has stopped, with why ('stopped' after stop()). */
+  readonly reason: Promise<string>;
   stats(): EngineStats;
   stop(): void;
+  on<K extends keyof InstanceEvents>(event: K, listener: (e: InstanceEvents[K]) => void): this;
+  off<K extends keyof InstanceEvents>(event: K, listener: (e: InstanceEvents[K]) => void): this;
 }
 
-export interface PastaInstance extends Instance {
-  /** Resolves with the command's exit status. */
+export interface Instance extends Handle {
+  /** passt: the socket qemu connects to. */
+  readonly socketPath?: string;
+  /** The same as `reason`. */
+  readonly exited: Promise<string>;
+}
+
+export interface PastaInstance extends Handle {
+  /** Resolves with the command's exit status (stopped: 0; ended by an
+   * error before the command: 1). */
   readonly exited: Promise<number>;
 }
 
@@ -94,24 +143,124 @@ function plan(o: CommonOptions): GuestPlan {
   return planGuest(host, readResolvConf(), o);
 }
 
+/** No bind address: every address of each family the guest has. */
+function binds(p: GuestPlan, addr?: string): string[] {
+  return addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])];
+}
+
+/** Forwards as the engine takes them: one per concrete bind address. */
+function concrete(p: GuestPlan, list: PortForwardOption[]): Forward[] {
+  return list.flatMap((f) =>
+    binds(p, f.addr).map((addr) => ({
+      addr,
+      port: f.port,
+      guestPort: f.guestPort,
+      ...(f.iface ? { iface: f.iface } : {}),
+      ...(f.bestEffort ? { bestEffort: true } : {}),
+    })),
+  );
+}
+
 function base(p: GuestPlan, o: CommonOptions): BindingConfig {
   const c: BindingConfig = { guest: p.guest, gatewayMap: p.gatewayMap };
   if (o.pcap) c.pcap = o.pcap;
-  // No bind address: every address of each family the guest has.
-  const binds = (addr?: string) => (addr ? [addr] : [...(p.guest.v4 ? ['0.0.0.0'] : []), ...(p.guest.v6 ? ['::'] : [])]);
-  const forwards = (list: PortForwardOption[]) =>
-    list.flatMap((f) =>
-      binds(f.addr).map((addr) => ({
-        addr,
-        port: f.port,
-        guestPort: f.guestPort,
-        ...(f.iface ? { iface: f.iface } : {}),
-        ...(f.bestEffort ? { bestEffort: true } : {}),
-      })),
-    );
-  if (o.tcpForwards?.length) c.tcpForwards = forwards(o.tcpForwards);
-  if (o.udpForwards?.length) c.udpForwards = forwards(o.udpForwards);
+  if (o.tcpForwards?.length) c.tcpForwards = concrete(p, o.tcpForwards);
+  if (o.udpForwards?.length) c.udpForwards = concrete(p, o.udpForwards);
+  const t = o.policyTimeoutMs;
+  if (t !== undefined && !(Number.isInteger(t) && t > 0)) throw new Error(`policyTimeoutMs ${t}: not a positive integer`);
+  const flags = policyFlags({
+    ...(o.policy ? { policy: o.policy } : {}),
+    ...(o.flowEvents !== undefined ? { flowEvents: o.flowEvents } : {}),
+    ...(t !== undefined ? { timeoutMs: t } : {}),
+  });
+  if (flags) c.policy = flags;
   return c;
+}
+
+function forwardControl(engine: Engine, p: GuestPlan, initial: BindingConfig): ForwardControl {
+  const current = { tcp: [...(initial.tcpForwards ?? [])], udp: [...(initial.udpForwards ?? [])] };
+  const key = (f: { addr: string; port: number }) => `${f.addr} ${f.port}`;
+  const check = (op: string, proto: 'tcp' | 'udp') => {
+    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`forward.${op}: protocol ${String(proto)} is not 'tcp' or 'udp'`);
+    if (p.guest.disabled[proto]) throw new Error(`forward.${op} ${proto}: ${proto.toUpperCase()} is disabled`);
+  };
+  return {
+    add(proto, spec) {
+      check('add', proto);
+      const list = concrete(p, typeof spec === 'string' ? specForwards(`forward.add ${proto}`, spec) : spec);
+      if (!list.length) return;
+      engine.forwardAdd(proto, list);
+      current[proto].push(...list);
+    },
+    remove(proto, spec) {
+      check('remove', proto);
+      const wanted = typeof spec === 'string' ? specForwards(`forward.remove ${proto}`, spec) : spec;
+      const targets = new Map<string, { addr: string; port: number }>();
+      for (const f of wanted) for (const addr of binds(p, f.addr)) targets.set(key({ addr, port: f.port }), { addr, port: f.port });
+      if (!targets.size) return 0;
+      const n = engine.forwardRemove(proto, [...targets.values()]);
+      current[proto] = current[proto].filter((f) => !targets.has(key(f)));
+      return n;
+    },
+    list: () => ({ tcp: current.tcp.map((f) => ({ ...f })), udp: current.udp.map((f) => ({ ...f })) }),
+  };
+}
+
+/** The parts of a handle both modes share. */
+class Running implements Handle {
+  readonly forward: ForwardControl;
+  readonly reason: Promise<string>;
+
+  constructor(
+    readonly engine: Engine,
+    readonly plan: GuestPlan,
+    config: BindingConfig,
+  ) {
+    this.forward = forwardControl(engine, plan, config);
+    this.reason = engine.done;
+  }
+
+  stats(): EngineStats {
+    return this.engine.stats();
+  }
+
+  stop(): void {
+    this.engine.stop();
+  }
+
+  on<K extends keyof InstanceEvents>(event: K, listener: (e: InstanceEvents[K]) => void): this {
+    this.engine.on(event, listener);
+    return this;
+  }
+
+  off<K extends keyof InstanceEvents>(event: K, listener: (e: InstanceEvents[K]) => void): this {
+    this.engine.off(event, listener);
+    return this;
+  }
+}
+
+class PasstHandle extends Running implements Instance {
+  readonly exited: Promise<string>;
+  readonly socketPath?: string;
+
+  constructor(engine: Engine, plan: GuestPlan, config: BindingConfig, socketPath?: string) {
+    super(engine, plan, config);
+    this.exited = this.reason;
+    if (socketPath !== undefined) this.socketPath = socketPath;
+  }
+}
+
+class PastaHandle extends Running implements PastaInstance {
+  readonly exited: Promise<number>;
+
+  constructor(engine: Engine, plan: GuestPlan, config: BindingConfig) {
+    super(engine, plan, config);
+    let exit: (status: number) => void = () => {};
+    this.exited = new Promise<number>((resolve) => (exit = resolve));
+    engine.on('command-exited', (e: { status: number }) => exit(e.status));
+    // Stopped on request: 0; stopped by an error before the command ended: 1.
+    void engine.done.then((reason) => exit(reason === 'stopped' ? 0 : 1));
+  }
 }
 
 export function startPasst(o: PasstOptions = {}): Promise<Instance> {
@@ -121,19 +270,12 @@ export function startPasst(o: PasstOptions = {}): Promise<Instance> {
     o.fd !== undefined
       ? { kind: 'qemu-fd', fd: o.fd }
       : { kind: 'qemu', oneOff: o.oneOff ?? false, ...(o.socket ? { path: o.socket } : {}) };
-  const engine = Engine.start(config);
-  const instance = (socketPath?: string): Instance => ({
-    engine,
-    plan: p,
-    ...(socketPath !== undefined ? { socketPath } : {}),
-    stats: () => engine.stats(),
-    stop: () => engine.stop(),
-  });
-  if (config.backend.kind === 'qemu-fd') return Promise.resolve(instance());
+  const engine = Engine.start(config, o.policy);
+  if (config.backend.kind === 'qemu-fd') return Promise.resolve(new PasstHandle(engine, p, config));
   // The socket is bound before start returns; its path comes as the
   // first event, through the event queue.
   return new Promise((resolve, reject) => {
-    engine.once('listening', (e: { path: string }) => resolve(instance(e.path)));
+    engine.once('listening', (e: { path: string }) => resolve(new PasstHandle(engine, p, config, e.path)));
     void engine.done.then((reason) => reject(new Error(reason)));
   });
 }
@@ -172,11 +314,5 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
   if (o.udpNsForwards?.length) backend.nsUdpForwards = nsForwards(o.udpNsForwards);
   config.backend = backend;
   if (o.tcpAuto) config.tcpAuto = true;
-  let exit: (status: number) => void = () => {};
-  const exited = new Promise<number>((resolve) => (exit = resolve));
-  const engine = Engine.start(config);
-  engine.on('command-exited', (e: { status: number }) => exit(e.status));
-  // Stopped on request: 0; stopped by an error before the command ended: 1.
-  void engine.done.then((reason) => exit(reason === 'stopped' ? 0 : 1));
-  return { engine, plan: p, exited, stats: () => engine.stats(), stop: () => engine.stop() };
+  return new PastaHandle(Engine.start(config, o.policy), p, config);
 }

@@ -1,6 +1,18 @@
 // passt: unprivileged user-mode networking for VMs (passt) and network
 // namespaces (pasta). The public API; everything else is internal.
 export { startPasst, startPasta } from './api.js';
-export type { PasstOptions, PastaOptions, Instance, PastaInstance, CommonOptions, PortForwardOption } from './api.js';
-export type { EngineStats, EngineEvent } from './native.js';
+export type {
+  PasstOptions,
+  PastaOptions,
+  Handle,
+  Instance,
+  PastaInstance,
+  InstanceEvents,
+  ForwardControl,
+  CommonOptions,
+  PortForwardOption,
+} from './api.js';
+export type { EngineStats, EngineEvent, FlowInfo, FlowRecord, Verdict, Endpoint, Proto, Forward } from './native.js';
+export { loadPolicy } from './policy.js';
+export type { Policy, PolicyAnswer, OpenedFlow } from './policy.js';
 export { Engine } from './engine.js';

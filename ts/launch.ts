@@ -2,13 +2,15 @@
 // the foreground or, as passt and pasta do by default, in the background
 // once ready. Returns the process exit status.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { startPasst, startPasta, type CommonOptions, type Instance, type PortForwardOption } from './api.js';
+import { writeFileSync } from 'node:fs';
+import { startPasst, startPasta, type CommonOptions, type Handle } from './api.js';
+import { hostForwards } from './config/forwards.js';
 import type { PortForward } from './config/portspec.js';
 import type { Config } from './config/types.js';
 import { expand } from './config/portspec.js';
 import type { EngineStats } from './native.js';
 import { Logger } from './log.js';
+import { loadPolicy } from './policy.js';
 
 /** Set in the environment of the background copy of ourselves. */
 const DAEMON_ENV = 'PASST_TS_DAEMON';
@@ -27,9 +29,9 @@ function common(c: Config): CommonOptions {
     const v = c[k];
     if (v !== undefined) o[k] = v;
   }
-  const tcp = forwards(c.forward.tcp);
+  const tcp = hostForwards(c.forward.tcp);
   if (tcp) o.tcpForwards = tcp;
-  const udp = forwards(c.forward.udp);
+  const udp = hostForwards(c.forward.udp);
   if (udp) o.udpForwards = udp;
   return o;
 }
@@ -40,50 +42,7 @@ function nsForwards(t: PortForward): { addr?: string; port: number; hostPort: nu
   return t.specs.flatMap((spec) => [...expand(spec)].map(([port, hostPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, hostPort })));
 }
 
-/** The host ports a -t/-u option forwards (none for 'none' and 'auto'). */
-function forwards(t: PortForward): PortForwardOption[] | undefined {
-  if (t.mode === 'spec') {
-    return t.specs.flatMap((spec) => {
-      // Exclusions alone forward everything else, as -t all does: what
-      // can be bound, outside the ephemeral range.
-      const everything = spec.rules.length === 0;
-      const ports = [...expand(spec)].filter(([port]) => !everything || !ephemeral(port));
-      return ports.map(([port, guestPort]) => ({
-        ...(spec.addr ? { addr: spec.addr } : {}),
-        ...(spec.iface ? { iface: spec.iface } : {}),
-        port,
-        guestPort,
-        ...(everything ? { bestEffort: true } : {}),
-      }));
-    });
-  }
-  if (t.mode === 'all') {
-    const all: PortForwardOption[] = [];
-    for (let port = 1; port <= 65535; port++) if (!ephemeral(port)) all.push({ port, guestPort: port, bestEffort: true });
-    return all;
-  }
-  return undefined;
-}
-
-let ephemeralRange: [number, number] | undefined;
-
-/** Whether the kernel hands `port` out to clients (ip_local_port_range):
- * -t all leaves those alone (man passt: "non-ephemeral ports"). */
-function ephemeral(port: number): boolean {
-  if (!ephemeralRange) {
-    let range: [number, number] = [32768, 60999];
-    try {
-      const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-      if (lo && hi && lo <= hi) range = [lo, hi];
-    } catch {
-      // Not Linux's procfs: the kernel's default range.
-    }
-    ephemeralRange = range;
-  }
-  return port >= ephemeralRange[0] && port <= ephemeralRange[1];
-}
-
-function describe(log: Logger, inst: Instance): void {
+function describe(log: Logger, inst: Handle): void {
   const g = inst.plan.guest;
   log.info(`Outbound interface: ${inst.plan.ifname4 ?? inst.plan.ifname6 ?? 'none'}`);
   log.info(`ARP:\n    address: ${g.ourMac}`);
@@ -98,11 +57,15 @@ function describe(log: Logger, inst: Instance): void {
 function report(log: Logger, c: Config, stats: EngineStats): void {
   if (!c.log.stats && !c.log.debug) return;
   const drops = Object.entries(stats.drops).map(([k, v]) => `${k}=${v}`).join(' ') || 'none';
-  process.stderr.write(
-    `${c.mode}: frames in ${stats.framesIn}, out ${stats.framesOut}, tx dropped ${stats.txDropped}, ` +
-      `flow errors ${stats.flowErrors}; dropped: ${drops}\n`,
+  log.stats(
+    `frames in ${stats.framesIn}, out ${stats.framesOut}, tx dropped ${stats.txDropped}, ` +
+      `flow errors ${stats.flowErrors}; dropped: ${drops}` +
+      (stats.policy.asked > 0 || stats.policy.errors > 0
+        ? `; policy asked ${stats.policy.asked}, rejected ${stats.policy.rejected}, rewritten ${stats.policy.rewritten}, ` +
+          `timeouts ${stats.policy.timeouts}, errors ${stats.policy.errors}`
+        : ''),
+    stats,
   );
-  void log;
 }
 
 /** Re-runs us in the background; returns once the copy is ready (it
@@ -133,24 +96,44 @@ function ready(c: Config): void {
   if (process.env[DAEMON_ENV] === '1') process.stdout.end();
 }
 
-/** What cost a flow but not the engine goes to the log, even with -q. */
-function warnings(log: Logger, inst: Instance): void {
-  inst.engine.on('warning', (e: { message: string }) => log.error(e.message));
+/** What cost a flow but not the engine goes to the log, even with -q
+ * (policy timeouts and hook errors among them); so do finished flows
+ * with --log-flows. */
+function watch(log: Logger, c: Config, inst: Handle): void {
+  inst.on('warning', (e) => log.error(e.message));
+  if (c.log.flows) inst.on('flow-end', (r) => log.flow(r));
 }
 
-function stopOnSignals(inst: Instance): void {
+/** --policy, --policy-timeout, --log-flows as API options. The module is
+ * loaded here, in the copy that runs the engine: its load errors are one
+ * line naming --policy. */
+async function hooks(c: Config): Promise<Pick<CommonOptions, 'policy' | 'policyTimeoutMs' | 'flowEvents'>> {
+  return {
+    ...(c.policy ? { policy: await loadPolicy(c.policy.file) } : {}),
+    ...(c.policy?.timeoutMs !== undefined ? { policyTimeoutMs: c.policy.timeoutMs } : {}),
+    ...(c.log.flows ? { flowEvents: 'end' as const } : {}),
+  };
+}
+
+function stopOnSignals(inst: Handle): void {
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => inst.stop());
   }
 }
 
 export async function launch(c: Config): Promise<number> {
-  const log = new Logger(c.mode, { quiet: c.log.quiet, debug: c.log.debug, ...(c.log.file ? { file: c.log.file } : {}) });
+  const log = new Logger(c.mode, {
+    quiet: c.log.quiet,
+    debug: c.log.debug,
+    format: c.log.format,
+    ...(c.log.file ? { file: c.log.file } : {}),
+  });
   const background = !c.foreground && process.env[DAEMON_ENV] !== '1';
   if (c.mode === 'passt') {
     if (background) return daemonize(log);
     const inst = await startPasst({
       ...common(c),
+      ...(await hooks(c)),
       oneOff: c.passt.oneOff,
       ...(c.passt.socket !== undefined ? { socket: c.passt.socket } : {}),
       ...(c.passt.fd !== undefined ? { fd: c.passt.fd } : {}),
@@ -165,7 +148,7 @@ export async function launch(c: Config): Promise<number> {
           `    qrap 5 qemu-system-x86_64 ... -net socket,fd=5 -net nic,model=virtio\n`,
       );
     }
-    warnings(log, inst);
+    watch(log, c, inst);
     inst.engine.on('guest-connected', () => log.debug('guest connected'));
     inst.engine.on('guest-disconnected', (e: { reason: string }) => log.debug(`guest disconnected: ${e.reason}`));
     stopOnSignals(inst);
@@ -180,6 +163,7 @@ export async function launch(c: Config): Promise<number> {
   if (background && t.kind !== 'command') return daemonize(log);
   const inst = await startPasta({
     ...common(c),
+    ...(await hooks(c)),
     configNet: c.pasta.configNet,
     ...(t.kind === 'command' ? { command: t.argv } : {}),
     ...(t.kind === 'pid' ? { pid: t.pid } : {}),
@@ -192,10 +176,13 @@ export async function launch(c: Config): Promise<number> {
     ...(c.forward.udpNs.mode === 'spec' && !c.guest.disabled.udp ? { udpNsForwards: nsForwards(c.forward.udpNs) } : {}),
   });
   if (t.kind !== 'command') describe(log, inst);
-  warnings(log, inst);
+  watch(log, c, inst);
   stopOnSignals(inst);
   ready(c);
   const status = await inst.exited;
+  // The engine stops by itself after the command: its last flow records
+  // and final counts come with that.
+  await Promise.race([inst.reason, new Promise((r) => setTimeout(r, 1000).unref())]);
   report(log, c, inst.stats());
   inst.stop();
   return status;

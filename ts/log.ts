@@ -1,26 +1,82 @@
-// Messages for people: to standard error unless -q, or to -l FILE.
+// Messages for people, and for machines with --log-format json: to
+// standard error unless -q, or to -l FILE. Finished flows (--log-flows)
+// are log lines too, so one stream carries everything in one format.
 import { appendFileSync } from 'node:fs';
+import type { EngineStats, Endpoint, FlowRecord } from './native.js';
+
+export type LogFormat = 'text' | 'json';
+type Level = 'info' | 'error' | 'debug' | 'flow';
+
+export interface LoggerOptions {
+  quiet?: boolean;
+  debug?: boolean;
+  file?: string;
+  format?: LogFormat;
+  /** Where lines go instead of the file or standard error (tests). */
+  write?: (line: string) => void;
+  now?: () => Date;
+}
+
+function endpoint(e: Endpoint): string {
+  return e.addr.includes(':') ? `[${e.addr}]:${e.port}` : `${e.addr}:${e.port}`;
+}
+
+/** One finished flow on one line: who talked to whom, through which
+ * host addresses, how much each way, how long, and how it ended. */
+export function formatFlow(r: FlowRecord): string {
+  return (
+    `${r.proto} ${r.direction} ${endpoint(r.src)} -> ${endpoint(r.dst)} ` +
+    `(mapped ${endpoint(r.mapped.src)} -> ${endpoint(r.mapped.dst)}) ` +
+    `from-guest ${r.bytesFromGuest} B to-guest ${r.bytesToGuest} B ${Math.round(r.durationMs)} ms ${r.end}`
+  );
+}
 
 export class Logger {
   constructor(
     private readonly prog: string,
-    private readonly opts: { quiet?: boolean; debug?: boolean; file?: string } = {},
+    private readonly opts: LoggerOptions = {},
   ) {}
 
   #write(line: string): void {
-    if (this.opts.file) appendFileSync(this.opts.file, `${line}\n`);
+    if (this.opts.write) this.opts.write(line);
+    else if (this.opts.file) appendFileSync(this.opts.file, `${line}\n`);
     else process.stderr.write(`${line}\n`);
   }
 
+  /** Text: `prefixed` lines carry the program's name, as passt's do for
+   * errors. JSON: one object a line, `fields` spread after the message. */
+  #emit(level: Level, msg: string, prefixed: boolean, fields: object = {}): void {
+    if (this.opts.format !== 'json') {
+      this.#write(prefixed ? `${this.prog}: ${msg}` : msg);
+      return;
+    }
+    const time = (this.opts.now?.() ?? new Date()).toISOString();
+    this.#write(JSON.stringify({ time, level, prog: this.prog, msg, ...fields }));
+  }
+
   info(msg: string): void {
-    if (!this.opts.quiet) this.#write(msg);
+    if (!this.opts.quiet) this.#emit('info', msg, false);
   }
 
   debug(msg: string): void {
-    if (this.opts.debug) this.#write(`${this.prog}: ${msg}`);
+    if (this.opts.debug) this.#emit('debug', msg, true);
   }
 
   error(msg: string): void {
-    this.#write(`${this.prog}: ${msg}`);
+    this.#emit('error', msg, true);
+  }
+
+  /** Asked for with --log-flows, so written even with -q. */
+  flow(record: FlowRecord): void {
+    this.#emit('flow', formatFlow(record), false, record);
+  }
+
+  /** --stats: counters on exit. Text goes to standard error whatever -l
+   * says (as it always has); JSON follows the log with the counters as
+   * fields. */
+  stats(msg: string, stats: EngineStats): void {
+    if (this.opts.format === 'json') this.#emit('info', msg, true, { stats });
+    else if (this.opts.write) this.opts.write(`${this.prog}: ${msg}`);
+    else process.stderr.write(`${this.prog}: ${msg}\n`);
   }
 }

@@ -43,3 +43,27 @@ test('qrap with no passt to connect to says so, exit 1', (t) => {
   t.is(r.status, 1);
   t.is(r.stderr, 'qrap: no passt instance answered on /nonexistent/passt_1.socket to passt_64.socket\n');
 });
+
+test('pasta --policy-timeout abc: one line naming the option, exit 1', (t) => {
+  const r = run('pasta', ['--policy', 'examples/noop.mjs', '--policy-timeout', 'abc']);
+  t.is(r.status, 1);
+  t.is(r.stderr, 'pasta: --policy-timeout abc: not a number\n');
+});
+
+test('passt --log-format xml: one line naming the option, exit 1', (t) => {
+  const r = run('passt', ['--log-format', 'xml']);
+  t.is(r.status, 1);
+  t.is(r.stderr, "passt: --log-format xml: not 'text' or 'json'\n");
+});
+
+// Loaded before the engine starts: no namespace or socket is needed to fail.
+for (const [file, why] of [
+  ['/nonexistent/policy.mjs', 'no such file'],
+  ['README.md', 'not a .js, .mjs, .ts or .mts file'],
+] as const) {
+  test(`pasta --policy ${file}: one line naming --policy, exit 1`, (t) => {
+    const r = run('pasta', ['--policy', file, 'true']);
+    t.is(r.status, 1);
+    t.is(r.stderr, `pasta: --policy ${file}: ${why}\n`);
+  });
+}

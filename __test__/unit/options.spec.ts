@@ -153,3 +153,22 @@ test('every option of the table parses in its modes', (t) => {
   }
   t.pass();
 });
+
+test('--policy, --policy-timeout, --log-flows, --log-format: both modes', (t) => {
+  for (const mode of ['passt', 'pasta'] as const) {
+    const c = config(mode, ['--policy', 'examples/noop.mjs', '--policy-timeout', '250', '--log-flows', '--log-format', 'json']);
+    t.deepEqual(c.policy, { file: 'examples/noop.mjs', timeoutMs: 250 });
+    t.true(c.log.flows);
+    t.is(c.log.format, 'json');
+  }
+  const d = config('pasta', []);
+  t.is(d.policy, undefined);
+  t.false(d.log.flows);
+  t.is(d.log.format, 'text');
+  t.deepEqual(config('passt', ['--policy', 'p.ts']).policy, { file: 'p.ts' });
+});
+test('--policy-timeout must be a number', fails('pasta', ['--policy', 'p.mjs', '--policy-timeout', 'abc'], '--policy-timeout abc: not a number'));
+test('--policy-timeout must be positive', fails('passt', ['--policy', 'p.mjs', '--policy-timeout', '0'], '--policy-timeout 0: out of range (1-2147483647)'));
+test('--policy-timeout needs --policy', fails('pasta', ['--policy-timeout', '50'], '--policy-timeout: needs --policy'));
+test('--log-format is text or json', fails('passt', ['--log-format', 'xml'], "--log-format xml: not 'text' or 'json'"));
+test('--policy needs a file', fails('pasta', ['--policy'], "option '--policy' requires an argument"));

@@ -177,7 +177,14 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
 
   const config: Config = {
     mode,
-    log: { debug: flag('debug'), quiet: flag('quiet'), stderr: flag('stderr'), stats: flag('stats') },
+    log: {
+      debug: flag('debug'),
+      quiet: flag('quiet'),
+      stderr: flag('stderr'),
+      stats: flag('stats'),
+      flows: flag('log-flows'),
+      format: logFormat(name('log-format'), one('log-format')),
+    },
     foreground: flag('foreground'),
     guest,
     forward,
@@ -193,6 +200,12 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
   set('interface', 'interface');
   set('outboundIf4', 'outbound-if4');
   set('outboundIf6', 'outbound-if6');
+  const policy = one('policy');
+  const timeoutText = one('policy-timeout');
+  const timeout = timeoutText === undefined ? undefined : intIn(name('policy-timeout'), timeoutText, 1, 2 ** 31 - 1);
+  // A timeout with no hook to time would be silently ignored: refused.
+  if (timeout !== undefined && policy === undefined) throw new ConfigError(`${name('policy-timeout')}: needs ${name('policy')}`);
+  if (policy !== undefined) config.policy = timeout !== undefined ? { file: policy, timeoutMs: timeout } : { file: policy };
   const logFile = one('log-file');
   if (logFile !== undefined) config.log.file = logFile;
   for (const long of ['interface', 'outbound-if4', 'outbound-if6', 'ns-ifname']) {
@@ -253,6 +266,11 @@ function pastaTarget(rest: string[], netns: string | undefined, userns: string |
     return { kind: 'pid', pid };
   }
   return { kind: 'command', argv: rest };
+}
+
+function logFormat(opt: string, v: string | undefined): 'text' | 'json' {
+  if (v === undefined || v === 'text' || v === 'json') return v ?? 'text';
+  throw new ConfigError(`${opt} ${v}: not 'text' or 'json'`);
 }
 
 function intIn(opt: string, v: string, min: number, max: number): number {

@@ -18,7 +18,13 @@ export interface Config {
     file?: string;
     /** --stats: print counters on exit. */
     stats: boolean;
+    /** --log-flows: a line per finished flow. */
+    flows: boolean;
+    /** --log-format */
+    format: 'text' | 'json';
   };
+  /** --policy FILE and --policy-timeout MS. */
+  policy?: { file: string; timeoutMs?: number };
   foreground: boolean;
   pidFile?: string;
   pcap?: string;

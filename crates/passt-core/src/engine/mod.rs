@@ -161,6 +161,8 @@ struct Shared {
     waker: EventFd,
     stats: Stats,
     commands: Mutex<Vec<Command>>,
+    /// The census at the end, for owners asking after the thread ended.
+    last_census: Mutex<Option<Census>>,
 }
 
 struct Engine {
@@ -239,6 +241,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         waker: EventFd::new()?,
         stats: Stats::default(),
         commands: Mutex::new(Vec::new()),
+        last_census: Mutex::new(None),
     });
     let epoll = Epoll::new()?;
     let timer = IntervalTimer::new(config.tick)?;
@@ -373,8 +376,12 @@ impl EngineHandle {
     /// within `wait`.
     pub fn census(&self, wait: Duration) -> Option<Census> {
         let (tx, rx) = mpsc::channel();
-        self.command(Command::Census(tx)).then_some(())?;
-        rx.recv_timeout(wait).ok()
+        if self.command(Command::Census(tx)) {
+            if let Ok(c) = rx.recv_timeout(wait) {
+                return Some(c);
+            }
+        }
+        self.shared.last_census.lock().ok()?.clone()
     }
 
     /// Closes the forwards listening on `addrs` (`udp`: `-u` ones);
@@ -437,6 +444,21 @@ impl Drop for EngineHandle {
 impl Engine {
     fn run(mut self) -> io::Result<()> {
         let result = self.event_loop();
+        // What is still open ends here; whoever listens hears of it, and
+        // the counts stay readable.
+        self.flows.tcp.clear();
+        self.flows.udp.clear();
+        if let Some(gate) = self.flows.gate.as_mut() {
+            for (_, flow) in gate.drain() {
+                if let Parked::TcpIn { sock, .. } = flow {
+                    sock.set_reset_on_close();
+                }
+            }
+        }
+        self.report_flows();
+        if let Ok(mut c) = self.shared.last_census.lock() {
+            *c = Some(self.census());
+        }
         let reason = match &result {
             Ok(Exit::Stopped) => return Ok(()),
             Ok(Exit::Finished(why)) => why.clone(),
