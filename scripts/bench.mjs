@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run bench: our pasta side by side with Debian's pasta and
-// slirp4netns, and our splice path (-T) with Debian pasta's and plain host
-// loopback, through ../shared/bench/netbench.sh (interleaved rounds,
+// slirp4netns, our splice path (-T) with Debian pasta's and plain host
+// loopback, and the cost of policy hooks (crr: none, no-op, async), through ../shared/bench/netbench.sh (interleaved rounds,
 // medians). A benchmark, not a test: it prints and records, asserts nothing.
 //
 //   npm run bench [-- --rounds N --seconds S]
@@ -68,6 +68,18 @@ const splice = run(
   ['--only', 'tcp_up,tcp_down,tcp_up_p4,rr,crr'],
 );
 
+// Policy hooks: connections per second with no hook, a no-op hook
+// answering at once, and an async one (the flow waits for JS each time).
+const policy = run(
+  'policy',
+  [
+    ['--impl', `${ours} -t none -u none -T none -U none --`, '--name', 'ours'],
+    ['--impl', `${ours} -t none -u none -T none -U none --policy ${join(root, 'examples/noop.mjs')} --`, '--name', 'ours-noop'],
+    ['--impl', `${ours} -t none -u none -T none -U none --policy ${join(root, 'examples/noop-async.mjs')} --`, '--name', 'ours-async'],
+  ],
+  ['--only', 'crr'],
+);
+
 const med = (b, impl, m) => b.summary[impl]?.[m]?.median;
 const fmt = (v) => (v === undefined || v === null || Number.isNaN(v) ? '-' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
 const ratio = (a, b) => (a === undefined || b === undefined || !b ? undefined : a / b);
@@ -100,10 +112,21 @@ for (const m of ['tcp_up', 'tcp_down', 'tcp_up_p4', 'rr_p50', 'rr_p99', 'crr']) 
     `${m.padEnd(12)} ${info.unit.padEnd(7)} ${info.better.padEnd(7)} ${fmt(h).padStart(9)} ${fmt(p).padStart(9)} ${fmt(o).padStart(9)} ${rx(ratio(o, h)).padStart(10)} ${rx(ratio(o, p)).padStart(10)}`,
   );
 }
+lines.push('', 'policy hooks (crr through our pasta: no hook, no-op hook, async no-op hook):');
+lines.push(`${'metric'.padEnd(12)} ${'unit'.padEnd(7)} ${'none'.padStart(9)} ${'noop'.padStart(9)} ${'async'.padStart(9)} ${'noop/none'.padStart(10)} ${'async/none'.padStart(10)}`);
+{
+  const m = 'crr';
+  const info = policy.metrics[m];
+  const [n, o, a] = [med(policy, 'ours', m), med(policy, 'ours-noop', m), med(policy, 'ours-async', m)];
+  rows.push({ path: 'policy', metric: m, unit: info?.unit, none: n, noop: o, async: a, noopOverNone: ratio(o, n), asyncOverNone: ratio(a, n) });
+  lines.push(
+    `${m.padEnd(12)} ${(info?.unit ?? '').padEnd(7)} ${fmt(n).padStart(9)} ${fmt(o).padStart(9)} ${fmt(a).padStart(9)} ${rx(ratio(o, n)).padStart(10)} ${rx(ratio(a, n)).padStart(10)}`,
+  );
+}
 const table = lines.join('\n');
 process.stdout.write(`\n${table}\n`);
 
-const result = { date: main.date, rounds: Number(rounds), seconds: Number(seconds), machine: main.machine, rows, table, raw: { tap: main.raw_dir, splice: splice.raw_dir } };
+const result = { date: main.date, rounds: Number(rounds), seconds: Number(seconds), machine: main.machine, rows, table, raw: { tap: main.raw_dir, splice: splice.raw_dir, policy: policy.raw_dir } };
 const latest = join(outDir, 'latest.json');
 writeFileSync(latest, `${JSON.stringify(result, null, 2)}\n`);
 copyFileSync(latest, join(outDir, `bench-${main.date.replace(/[:]/g, '')}.json`));

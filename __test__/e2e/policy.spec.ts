@@ -16,7 +16,8 @@ EOF_${name.replace(/\W/g, '_')}
 const waitPort = (host: string, port: number) =>
   `for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("${host}", ${port}))' 2>/dev/null && break; sleep 0.1; done`;
 
-test('allow-list: a denied TCP port is refused at once, a denied UDP port gets ICMP, an allowed port works', async (t) => {
+for (const unprivileged of [false, true]) {
+test(`allow-list: a denied TCP port is refused at once, a denied UDP port gets ICMP, an allowed port works${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
   const r = await inFakehost([
     'bash',
     '-c',
@@ -39,7 +40,7 @@ except OSError as e:
       echo denied-ms \\$(( (\\$(date +%s%N) - start) / 1000000 ))
       python3 $d/udp.py"
     echo "pasta=$?"; kill $s1 $s2; rm -rf $d`,
-  ]);
+  ], { unprivileged });
   const out = r.stdout + r.stderr;
   const hello = /^(hello \d+)$/m.exec(r.stdout)?.[1];
   t.truthy(hello, out);
@@ -51,6 +52,7 @@ except OSError as e:
   t.regex(r.stdout, /udp errno 113 ms \d+/, out);
   t.regex(r.stdout, /pasta=0/, out);
 });
+}
 
 test('redirect: the guest\'s 10.0.0.1:5432 reaches the host\'s 127.0.0.1:15432', async (t) => {
   const r = await inFakehost([
@@ -276,4 +278,49 @@ print("ok", sum(ok), "bad", sum(bad))`)}
     { timeoutMs: 110_000 },
   );
   t.regex(r.stdout, /^ok 10000 bad 0$/m, r.stdout + r.stderr);
+});
+
+test('pasta\'s loopback paths and -u ask the hooks too: -t and -u mapped by port, -T refused', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d); chmod 755 $d; echo "lo $RANDOM" > $d/x; chmod 644 $d/x; cat $d/x
+    ${remoteNs}
+    ${file('srv.py', httpServer)}
+    ${file('map.mjs', `export default {
+  inbound(flow) {
+    if (flow.dst.port === 18090) return { dst: { port: 8090 } };
+    if (flow.dst.port === 18091) return { dst: { port: 8091 } };
+    return 'allow';
+  },
+  outbound(flow) {
+    return flow.dst.port === 15301 ? 'reject' : 'allow';
+  },
+};`)}
+    ${file('echo.py', `import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 8091))
+while True:
+    b, a = s.recvfrom(100); print("udp client", a[0], flush=True); s.sendto(b"echo " + b, a)`)}
+    ${file('ns.sh', `python3 $1/srv.py 8090 $1 0.0.0.0 > $1/ns-http.log 2>&1 & h=$!
+python3 $1/echo.py > $1/ns-udp.log 2>&1 & u=$!
+sleep 1
+echo "T-allowed $(curl -sS -m 5 http://127.0.0.1:15300/x 2>&1)"
+curl -sS -m 5 http://127.0.0.1:15301/x > /dev/null 2>&1; echo "T-denied rc=$?"
+sleep 6; kill $h $u`)}
+    python3 -m http.server 15300 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w0=$!
+    python3 -m http.server 15301 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w1=$!
+    node dist/cli/pasta.js --config-net -q -t 18090 -u 18091 -T 15300,15301 --policy $d/map.mjs -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
+    for i in $(seq 60); do curl -s -m 1 http://127.0.0.1:18090/x >/dev/null 2>&1 && break; sleep 0.2; done
+    echo "t-loopback $(curl -sS -m 5 http://127.0.0.1:18090/x)"
+    echo "u-remote $(rx python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(b"hi", ("198.51.100.1", 18091)); print(s.recv(100).decode())')"
+    wait $p; cat $d/ns.log $d/ns-udp.log; kill $r $w0 $w1; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  const want = /^(lo \d+)$/m.exec(r.stdout)?.[1];
+  t.truthy(want, out);
+  t.regex(r.stdout, new RegExp(`^t-loopback ${want}$`, 'm'), out);
+  t.regex(r.stdout, /^u-remote echo hi$/m, out);
+  t.regex(r.stdout, /^udp client 198\.51\.100\.2$/m, out);
+  t.regex(r.stdout, new RegExp(`^T-allowed ${want}$`, 'm'), out);
+  t.regex(r.stdout, /^T-denied rc=(5[26]|7)$/m, out);
 });

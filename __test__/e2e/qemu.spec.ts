@@ -201,16 +201,32 @@ test.serial('a qemu guest on our socket: DHCPv4, SLAAC, DHCPv6, pings, TCP both 
 
 // The host's resolver (resolv.conf: 127.0.0.1) is on its loopback: the
 // guest is told the gateway, and its lookups (UDP) reach that resolver.
-test.serial('the same guest through our qrap (-net socket,fd=5); its DNS lookups through the gateway reach the host resolver', async (t) => {
-  const script = `export QRAP="node $PWD/dist/cli/qrap.js"; ${start('')}
+// This passt also runs a policy: 10.0.0.1:5432 leads to the host's web
+// server, port 18099 is refused.
+const policy = `export default {
+  outbound(flow) {
+    if (flow.dst.port === 18099) return 'reject';
+    if (flow.dst.addr === '10.0.0.1' && flow.dst.port === 5432) return { dst: { addr: '127.0.0.1', port: 18080 } };
+    return 'allow';
+  },
+};`;
+
+test.serial('the same guest through our qrap (-net socket,fd=5); its DNS lookups through the gateway reach the host resolver; a policy redirects and refuses', async (t) => {
+  const script = `export QRAP="node $PWD/dist/cli/qrap.js"
+pol=$(mktemp --suffix=.mjs)
+cat > $pol <<'JS'
+${policy}
+JS
+${start('--policy $pol')}
 cat > $dir/dns.py <<'PY'
 ${dnsServer}
 PY
 python3 $dir/dns.py 127.0.0.1 ::1 > $dir/dns.log 2>&1 & dns=$!
-../shared/vm/vm-run.sh --socket "$sock" --timeout 120 --qrap -- "$@" 'cat /etc/resolv.conf' 'nslookup test.example' 'nslookup -type=AAAA test.example fd00::1'
+../shared/vm/vm-run.sh --socket "$sock" --timeout 120 --qrap -- "$@" 'cat /etc/resolv.conf' 'nslookup test.example' 'nslookup -type=AAAA test.example fd00::1' \
+  'wget -q -O- http://10.0.0.1:5432/f | sha256sum' 'wget -q -O- http://192.0.2.1:18099/ 2>&1; echo "wget=$?"'
 rc=$?
 kill $pid $web $dns; wait $pid
-rm -rf $dir
+rm -rf $dir $pol
 exit $rc`;
   const r = await inFakehost(['bash', '-c', script, 'bash', ...basics], { timeoutMs: 180_000 });
   t.is(r.status, 0, r.stdout + r.stderr);
@@ -221,4 +237,9 @@ exit $rc`;
   t.regex(guestCmd(r.stdout, n + 1).out, /nameserver 192\.0\.2\.1/, r.stdout);
   t.regex(guestCmd(r.stdout, n + 2).out, /Address:\s+203\.0\.113\.7/, r.stdout);
   t.regex(guestCmd(r.stdout, n + 3).out, /Address:\s+2001:db8::7/, r.stdout);
+  const want = /want ([0-9a-f]{64})/.exec(r.stdout)?.[1];
+  t.truthy(want, r.stdout);
+  t.regex(guestCmd(r.stdout, n + 4).out, new RegExp(`^${want}`, 'm'), r.stdout);
+  t.regex(guestCmd(r.stdout, n + 5).out, /refused/i, r.stdout);
+  t.regex(guestCmd(r.stdout, n + 5).out, /wget=1/, r.stdout);
 });

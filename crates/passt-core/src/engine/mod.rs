@@ -709,10 +709,15 @@ impl Engine {
             if self.ns_pool.is_some() && peer.ip().is_loopback() {
                 // Loopback to loopback: the namespace's own, spliced.
                 let dst = SocketAddr::new(loopback(peer.is_ipv6()), guest_port);
-                let out = self
-                    .ns_socket(peer.is_ipv6())
-                    .and_then(|fd| TcpSocket::connect_on(fd, dst));
-                self.splice_open(sock, out)?;
+                let info = FlowInfo {
+                    proto: Proto::Tcp,
+                    direction: Direction::Inbound,
+                    src: peer,
+                    dst,
+                };
+                if let Some(sock) = self.gate_splice(info, sock, true) {
+                    self.splice_to(sock, dst, true)?;
+                }
                 continue;
             }
             let Some((guest, remote)) =
@@ -734,10 +739,10 @@ impl Engine {
                     guest,
                     seen: remote,
                 };
-                match gate.park(info, parked, now) {
-                    Ok(()) => continue,
-                    Err(Parked::TcpIn { sock, .. }) => self.offer_tcp(sock, peer, remote, guest),
-                    Err(_) => {}
+                if let Err(p) = gate.park(info, parked, now) {
+                    if let Parked::TcpIn { sock, .. } = *p {
+                        self.offer_tcp(sock, peer, remote, guest);
+                    }
                 }
                 continue;
             }
@@ -834,6 +839,43 @@ impl Engine {
                     self.flows.tcp.rec.rejected(info, now);
                     sock.set_reset_on_close();
                 }
+            },
+            Parked::Splice { sock, dst, ns } => match rw {
+                // -T: the hook saw what the namespace addressed; the
+                // connection goes where the forward leads unless rewritten.
+                Some(rw) if !ns => {
+                    let target = self
+                        .splice_listeners
+                        .iter()
+                        .find(|f| f.listener.local_addr().ok() == Some(dst))
+                        .map_or(dst, |f| f.target);
+                    self.splice_to(sock, rw.dst(target), false)?;
+                }
+                Some(rw) => self.splice_to(sock, rw.dst(dst), true)?,
+                None => {
+                    self.flows.tcp.rec.rejected(info, now);
+                    sock.set_reset_on_close();
+                }
+            },
+            Parked::UdpIn {
+                listener,
+                client,
+                guest,
+                seen,
+                queue,
+            } => match rw {
+                Some(rw) => {
+                    let (guest, seen) = (rw.dst(guest), rw.src(seen));
+                    let udp = &mut self.flows.udp;
+                    if let Ok(index) = udp.inbound(listener, client, guest, seen, now) {
+                        for d in &queue {
+                            udp.delivered(index, d.len());
+                            self.l2
+                                .udp_event(&mut self.tx, udp_datagram(seen, guest, d));
+                        }
+                    }
+                }
+                None => self.flows.udp.rec.rejected(info, now),
             },
             Parked::UdpOut { src, dst, queue } => match rw {
                 Some(rw) => {
@@ -974,10 +1016,16 @@ impl Engine {
     /// as the flow (guest, client as seen) says; errors queued on the
     /// listener (ICMP for the guest's replies) are drained and reported.
     fn udp_inbound(&mut self, i: usize, error: bool) {
-        let Some(Some(fwd)) = self.flows.udp_forwards.get(i) else {
+        let Flows {
+            udp,
+            gate,
+            udp_forwards,
+            ..
+        } = &mut self.flows;
+        let Some(Some(fwd)) = udp_forwards.get(i) else {
             return;
         };
-        let (l2, tx, udp) = (&mut self.l2, &mut self.tx, &mut self.flows.udp);
+        let (l2, tx) = (&mut self.l2, &mut self.tx);
         if error {
             udp.listener_errors(i, &fwd.sock, &mut self.udp_batch, &mut |ev| {
                 l2.udp_event(tx, ev)
@@ -1000,20 +1048,45 @@ impl Engine {
                     }
                     continue;
                 }
-                let Some((guest, seen)) = inbound_view(l2, &udp.map, client, fwd.guest_port) else {
-                    continue;
+                let (index, guest, seen) = match udp.inbound_of(i, client, now) {
+                    Some(flow) => flow,
+                    None => {
+                        let Some((guest, seen)) =
+                            inbound_view(l2, &udp.map, client, fwd.guest_port)
+                        else {
+                            continue;
+                        };
+                        if let Some(gate) = gate.as_mut().filter(|g| g.hooks.inbound) {
+                            if gate.is_parked(Proto::Udp, client, guest) {
+                                gate.queue(Proto::Udp, client, guest, payload);
+                                continue;
+                            }
+                            let info = FlowInfo {
+                                proto: Proto::Udp,
+                                direction: Direction::Inbound,
+                                src: client,
+                                dst: guest,
+                            };
+                            let queue = vec![payload.to_vec()];
+                            let parked = Parked::UdpIn {
+                                listener: i,
+                                client,
+                                guest,
+                                seen,
+                                queue,
+                            };
+                            if gate.park(info, parked, now).is_ok() {
+                                continue;
+                            }
+                        }
+                        match udp.inbound(i, client, guest, seen, now) {
+                            Ok(index) => (index, guest, seen),
+                            Err(_) => continue,
+                        }
+                    }
                 };
-                if let Ok(index) = udp.inbound(i, client, guest, seen, now) {
-                    udp.delivered(index, payload.len());
-                    l2.udp_event(
-                        tx,
-                        crate::flow::udp::Event::Datagram(crate::flow::udp::Datagram {
-                            src: seen,
-                            dst: guest,
-                            payload,
-                        }),
-                    );
-                }
+                udp.delivered(index, payload.len());
+                l2.udp_event(tx, udp_datagram(seen, guest, payload));
             }
         });
     }
@@ -1077,8 +1150,9 @@ impl Engine {
                 return Ok(());
             };
             let target = fwd.target;
-            let sock = match fwd.listener.accept() {
-                Ok(Some((sock, _))) => sock,
+            let at = fwd.listener.local_addr();
+            let (sock, peer) = match fwd.listener.accept() {
+                Ok(Some(c)) => c,
                 Ok(None) => break,
                 Err(e) => {
                     self.sink.event(Event::Warning {
@@ -1087,9 +1161,43 @@ impl Engine {
                     break;
                 }
             };
-            self.splice_open(sock, TcpSocket::connect(target))?;
+            let info = FlowInfo {
+                proto: Proto::Tcp,
+                direction: Direction::Outbound,
+                src: unmap(peer),
+                dst: at.unwrap_or(target),
+            };
+            if let Some(sock) = self.gate_splice(info, sock, false) {
+                self.splice_to(sock, target, false)?;
+            }
         }
         Ok(())
+    }
+
+    /// Parks a spliced connection for the hook of its direction; gives
+    /// it back if there is none (or no room to park it).
+    fn gate_splice(&mut self, info: FlowInfo, sock: TcpSocket, ns: bool) -> Option<TcpSocket> {
+        let gate = self.flows.gate.as_mut().filter(|g| g.wants(&info))?;
+        let dst = info.dst;
+        match *gate
+            .park(info, Parked::Splice { sock, dst, ns }, Instant::now())
+            .err()?
+        {
+            Parked::Splice { sock, .. } => Some(sock),
+            _ => None,
+        }
+    }
+
+    /// Joins `sock` to a new connection to `dst`, in the namespace (`ns`)
+    /// or on the host.
+    fn splice_to(&mut self, sock: TcpSocket, dst: SocketAddr, ns: bool) -> io::Result<()> {
+        let out = if ns {
+            self.ns_socket(dst.is_ipv6())
+                .and_then(|fd| TcpSocket::connect_on(fd, dst))
+        } else {
+            TcpSocket::connect(dst)
+        };
+        self.splice_open(sock, out)
     }
 
     /// Starts a spliced flow: `out` is connecting; the client is reset if
@@ -1281,6 +1389,11 @@ fn new_splice_flow(
         epoll.add_readable(s, token.encode())
     });
     matches!(registered, Some(Ok(()))).then_some((index, gen))
+}
+
+/// A datagram for the guest from `src` (as the guest sees it) to `dst`.
+fn udp_datagram(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> crate::flow::udp::Event<'_> {
+    crate::flow::udp::Event::Datagram(crate::flow::udp::Datagram { src, dst, payload })
 }
 
 /// Inbound addressing: the guest's address and port, and the client as the

@@ -161,6 +161,23 @@ pub enum Parked {
         guest: SocketAddr,
         seen: SocketAddr,
     },
+    /// Datagrams from `client` on `-u` listener `listener`, for `guest`,
+    /// the client seen as `seen`.
+    UdpIn {
+        listener: usize,
+        client: SocketAddr,
+        guest: SocketAddr,
+        seen: SocketAddr,
+        queue: Vec<Vec<u8>>,
+    },
+    /// pasta's splice path: a connection accepted on a loopback, to be
+    /// joined to a connection to `dst`, made in the namespace (`ns`, a
+    /// host-loopback client of `-t`) or on the host (`-T`).
+    Splice {
+        sock: TcpSocket,
+        dst: SocketAddr,
+        ns: bool,
+    },
 }
 
 struct Waiting {
@@ -240,18 +257,18 @@ impl Gate {
 
     /// Parks a new flow and asks about it. `Err(flow)`: too many parked;
     /// the caller goes on as if allowed.
-    pub fn park(&mut self, info: FlowInfo, flow: Parked, now: Instant) -> Result<(), Parked> {
+    pub fn park(&mut self, info: FlowInfo, flow: Parked, now: Instant) -> Result<(), Box<Parked>> {
         if self.waiting.len() >= MAX_PARKED {
             self.counts.timeouts += 1;
-            return Err(flow);
+            return Err(Box::new(flow));
         }
         let id = self.next_id;
         self.next_id += 1;
         let key = (info.proto, info.src, info.dst);
         let bytes = match &flow {
-            Parked::UdpOut { queue, .. } | Parked::IcmpOut { queue, .. } => {
-                queue.iter().map(Vec::len).sum()
-            }
+            Parked::UdpOut { queue, .. }
+            | Parked::IcmpOut { queue, .. }
+            | Parked::UdpIn { queue, .. } => queue.iter().map(Vec::len).sum(),
             _ => 0,
         };
         self.by_key.insert(key, id);
@@ -285,7 +302,9 @@ impl Gate {
             return false;
         };
         let queue = match &mut w.flow {
-            Parked::UdpOut { queue, .. } | Parked::IcmpOut { queue, .. } => queue,
+            Parked::UdpOut { queue, .. }
+            | Parked::IcmpOut { queue, .. }
+            | Parked::UdpIn { queue, .. } => queue,
             _ => return false,
         };
         if queue.len() >= QUEUE_DATAGRAMS || w.bytes + data.len() > QUEUE_BYTES {

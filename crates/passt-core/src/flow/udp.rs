@@ -130,6 +130,9 @@ pub struct UdpFlows {
     gens: Vec<u8>,
     free: Vec<usize>,
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
+    /// Inbound flows by (listener, client): a client's later datagrams
+    /// follow its flow, whatever a policy made of its addresses.
+    by_client: HashMap<(usize, SocketAddr), usize>,
     dropped: u64,
     /// Guest datagrams of this round not sent yet: (flow, range in
     /// `pending_data`), sent by `flush` with one `sendmmsg` per run of
@@ -154,6 +157,7 @@ impl UdpFlows {
             gens: Vec::new(),
             free: Vec::new(),
             by_key: HashMap::new(),
+            by_client: HashMap::new(),
             dropped: 0,
             pending: Vec::new(),
             pending_data: Vec::new(),
@@ -263,12 +267,24 @@ impl UdpFlows {
             }
         };
         self.by_key.insert(key, index);
+        if let Some(Flow {
+            via: Via::Listener { id, client },
+            ..
+        }) = &self.slots[index]
+        {
+            self.by_client.insert((*id, *client), index);
+        }
         (index, self.gens[index])
     }
 
     fn remove(&mut self, index: usize, end: End, now: Instant) {
         if let Some(f) = self.slots[index].take() {
             self.by_key.remove(&(f.guest, f.remote));
+            if let Via::Listener { id, client } = f.via {
+                if self.by_client.get(&(id, client)) == Some(&index) {
+                    self.by_client.remove(&(id, client));
+                }
+            }
             self.rec.end(&f.meta, end, now);
             self.gens[index] = self.gens[index].wrapping_add(1);
             self.free.push(index);
@@ -408,11 +424,13 @@ impl UdpFlows {
         if let Some(&index) = self.by_key.get(&(guest, seen)) {
             if let Some(flow) = self.slots[index].as_mut() {
                 flow.last = now;
-                if let Via::Listener { .. } = flow.via {
+                if let Via::Listener { id, client: old } = flow.via {
                     flow.via = Via::Listener {
                         id: listener,
                         client,
                     };
+                    self.by_client.remove(&(id, old));
+                    self.by_client.insert((listener, client), index);
                 }
                 return Ok(index);
             }
@@ -438,6 +456,20 @@ impl UdpFlows {
             meta: Meta::new(info, (seen, guest), now),
         });
         Ok(index)
+    }
+
+    /// The inbound flow of `client` on listener `listener`, if any:
+    /// (index, the guest's address, the client as the guest sees it).
+    pub fn inbound_of(
+        &mut self,
+        listener: usize,
+        client: SocketAddr,
+        now: Instant,
+    ) -> Option<(usize, SocketAddr, SocketAddr)> {
+        let index = *self.by_client.get(&(listener, client))?;
+        let flow = self.slots.get_mut(index)?.as_mut()?;
+        flow.last = now;
+        Some((index, flow.guest, flow.remote))
     }
 
     /// Reads what flow (index, gen)'s socket holds: replies as
