@@ -62,7 +62,8 @@ function report(log: Logger, c: Config, stats: EngineStats): void {
       `flow errors ${stats.flowErrors}; dropped: ${drops}` +
       (stats.policy.asked > 0 || stats.policy.errors > 0
         ? `; policy asked ${stats.policy.asked}, rejected ${stats.policy.rejected}, rewritten ${stats.policy.rewritten}, ` +
-          `timeouts ${stats.policy.timeouts}, errors ${stats.policy.errors}`
+          `timeouts ${stats.policy.timeouts}, errors ${stats.policy.errors}, ` +
+          `mean wait ${Math.round(stats.policy.waitUs / Math.max(1, stats.policy.asked - stats.policy.timeouts))} us`
         : ''),
     stats,
   );

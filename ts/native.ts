@@ -54,7 +54,17 @@ export interface EngineStats {
   /** Payload bytes carried, all flows (ended and live). */
   bytes: { fromGuest: number; toGuest: number };
   /** Policy hook decisions: asked, and what came of them. */
-  policy: { asked: number; allowed: number; rejected: number; rewritten: number; timeouts: number; errors: number };
+  policy: {
+    asked: number;
+    allowed: number;
+    rejected: number;
+    rewritten: number;
+    timeouts: number;
+    errors: number;
+    /** Microseconds from asking to carrying out, summed over the
+     * answered (not timed out) decisions. */
+    waitUs: number;
+  };
 }
 
 export type Proto = 'tcp' | 'udp' | 'icmp';

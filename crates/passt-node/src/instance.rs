@@ -248,6 +248,7 @@ pub fn stats(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         ("rewritten", p.rewritten.into()),
         ("timeouts", p.timeouts.into()),
         ("errors", p.errors.into()),
+        ("waitUs", p.wait_us.into()),
     ]);
     let bytes = Value::object([
         ("fromGuest", census.bytes[0].into()),

@@ -185,6 +185,7 @@ struct Waiting {
     key: (Proto, SocketAddr, SocketAddr),
     info: FlowInfo,
     deadline: Instant,
+    asked: Instant,
     bytes: usize,
 }
 
@@ -197,6 +198,9 @@ pub struct Counts {
     pub rewritten: u64,
     pub timeouts: u64,
     pub errors: u64,
+    /// Microseconds from asking to carrying out, summed over answered
+    /// flows (answered = asked - timeouts - still parked).
+    pub wait_us: u64,
 }
 
 /// The parking lot.
@@ -279,6 +283,7 @@ impl Gate {
                 key,
                 info,
                 deadline: now + self.hooks.timeout,
+                asked: now,
                 bytes,
             },
         );
@@ -335,6 +340,7 @@ impl Gate {
                 continue; // answered after its timeout
             };
             self.by_key.remove(&w.key);
+            self.counts.wait_us += now.saturating_duration_since(w.asked).as_micros() as u64;
             let decision = match verdict {
                 Verdict::Allow => {
                     self.counts.allowed += 1;
