@@ -324,3 +324,32 @@ sleep 6; kill $h $u`)}
   t.regex(r.stdout, new RegExp(`^T-allowed ${want}$`, 'm'), out);
   t.regex(r.stdout, /^T-denied rc=(5[26]|7)$/m, out);
 });
+
+test('outbound: a hook chooses the source address the host sees, and refuses a ping with ICMP', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d); echo "src $RANDOM" > $d/x; cat $d/x
+    ${file('srv.py', httpServer)}
+    ${file('src.mjs', `export default {
+  outbound(flow) {
+    if (flow.proto === 'icmp') return 'reject';
+    if (flow.dst.port === 18120) return { src: { addr: '127.0.0.2' } };
+    return 'allow';
+  },
+};`)}
+    python3 $d/srv.py 18120 $d 127.0.0.1 & s=$!
+    ${waitPort('127.0.0.1', 18120)}
+    node dist/cli/pasta.js --config-net -q --policy $d/src.mjs -- sh -c '
+      echo "got $(curl -sS -m 5 http://192.0.2.1:18120/x)"
+      ping -c 1 -W 2 192.0.2.1; echo "ping=$?"'
+    kill $s; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  const want = /^(src \d+)$/m.exec(r.stdout)?.[1];
+  t.truthy(want, out);
+  t.regex(r.stdout, new RegExp(`^got ${want}$`, 'm'), out);
+  t.regex(r.stdout, /^client 127\.0\.0\.2$/m, out);
+  t.regex(r.stdout, /filtered|prohibited/i, out);
+  t.regex(r.stdout, /ping=1/, out);
+});
