@@ -1177,14 +1177,16 @@ impl Engine {
     /// Parks a spliced connection for the hook of its direction; gives
     /// it back if there is none (or no room to park it).
     fn gate_splice(&mut self, info: FlowInfo, sock: TcpSocket, ns: bool) -> Option<TcpSocket> {
-        let gate = self.flows.gate.as_mut().filter(|g| g.wants(&info))?;
+        let Some(gate) = self.flows.gate.as_mut().filter(|g| g.wants(&info)) else {
+            return Some(sock);
+        };
         let dst = info.dst;
-        match *gate
-            .park(info, Parked::Splice { sock, dst, ns }, Instant::now())
-            .err()?
-        {
-            Parked::Splice { sock, .. } => Some(sock),
-            _ => None,
+        match gate.park(info, Parked::Splice { sock, dst, ns }, Instant::now()) {
+            Ok(()) => None,
+            Err(p) => match *p {
+                Parked::Splice { sock, .. } => Some(sock),
+                _ => None,
+            },
         }
     }
 
