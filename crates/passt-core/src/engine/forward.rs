@@ -312,21 +312,13 @@ impl Forwards {
 /// bound for IPv6 is forwarded for IPv4 too (man pasta), as a dual-stack
 /// socket would take both.
 fn namespace_listening(pid: u32) -> Option<BTreeSet<Bound>> {
-    let mut bound = BTreeSet::new();
-    let mut read_any = false;
-    for (table, v6) in [("tcp", false), ("tcp6", true)] {
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
-            continue;
-        };
-        read_any = true;
-        for port in listening_ports(&text) {
-            bound.insert((port, Family::V4));
-            if v6 {
-                bound.insert((port, Family::V6));
-            }
-        }
-    }
-    read_any.then_some(bound)
+    let bound = bound_ports(&format!("/proc/{pid}/net"), Table::Tcp, false)?;
+    Some(
+        bound
+            .into_iter()
+            .map(|(port, v6)| (port, if v6 { Family::V6 } else { Family::V4 }))
+            .collect(),
+    )
 }
 
 /// Local ports of the sockets in LISTEN state in a `/proc/net/tcp` or
@@ -334,16 +326,85 @@ fn namespace_listening(pid: u32) -> Option<BTreeSet<Bound>> {
 /// as `HEX:PORT`, state `0A` = LISTEN). Lines that do not parse are
 /// skipped: the header, and anything a future kernel adds.
 pub fn listening_ports(table: &str) -> impl Iterator<Item = u16> + '_ {
-    table.lines().filter_map(|line| {
+    sockets_in_state(table, "0A").map(|(_, port)| port)
+}
+
+/// (local address, port) of the sockets of a `/proc/net/{tcp,udp}{,6}`
+/// table in `state` (0A: TCP listening; 07: UDP bound, unconnected).
+fn sockets_in_state<'a>(
+    table: &'a str,
+    state: &'a str,
+) -> impl Iterator<Item = (IpAddr, u16)> + 'a {
+    table.lines().filter_map(move |line| {
         let mut cols = line.split_whitespace();
         let local = cols.nth(1)?;
-        let state = cols.nth(1)?;
-        if state != "0A" {
+        if cols.nth(1)? != state {
             return None;
         }
-        let (_, port) = local.rsplit_once(':')?;
-        u16::from_str_radix(port, 16).ok().filter(|&p| p != 0)
+        let (addr, port) = local.rsplit_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok().filter(|&p| p != 0)?;
+        Some((proc_addr(addr)?, port))
     })
+}
+
+/// An address as procfs prints it: the bytes in memory order, 32 bits
+/// at a time in host order.
+fn proc_addr(hex: &str) -> Option<IpAddr> {
+    let words: Vec<u32> = (0..hex.len() / 8)
+        .map(|i| u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok())
+        .collect::<Option<_>>()?;
+    let mut bytes = Vec::with_capacity(16);
+    for w in &words {
+        bytes.extend_from_slice(&w.to_ne_bytes());
+    }
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
+    }
+}
+
+/// Which sockets `bound_ports` looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Listening TCP sockets.
+    Tcp,
+    /// Bound, unconnected UDP sockets.
+    Udp,
+}
+
+/// The ports bound in the network namespace whose procfs view is `dir`
+/// (`/proc/PID/net`, `/proc/self/net`), as (port, IPv6) pairs; a port
+/// bound for IPv6 counts for IPv4 too (man pasta). `loopback`: only
+/// sockets a connection to the loopback reaches (bound to a loopback or
+/// the unspecified address). `None` if the tables cannot be read.
+pub fn bound_ports(dir: &str, table: Table, loopback: bool) -> Option<BTreeSet<(u16, bool)>> {
+    let (name, state) = match table {
+        Table::Tcp => ("tcp", "0A"),
+        Table::Udp => ("udp", "07"),
+    };
+    let mut bound = BTreeSet::new();
+    let mut read_any = false;
+    for (suffix, v6) in [("", false), ("6", true)] {
+        let Ok(text) = std::fs::read_to_string(format!("{dir}/{name}{suffix}")) else {
+            continue;
+        };
+        read_any = true;
+        for (addr, port) in sockets_in_state(&text, state) {
+            let addr = match addr {
+                IpAddr::V6(a) => a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4),
+                a => a,
+            };
+            if loopback && !(addr.is_loopback() || addr.is_unspecified()) {
+                continue;
+            }
+            bound.insert((port, false));
+            if v6 {
+                bound.insert((port, true));
+            }
+        }
+    }
+    read_any.then_some(bound)
 }
 
 #[cfg(test)]
@@ -367,6 +428,41 @@ mod tests {
     fn listening_ports_are_the_0a_lines() {
         assert_eq!(listening_ports(TCP).collect::<Vec<_>>(), [8000, 631]);
         assert_eq!(listening_ports(TCP6).collect::<Vec<_>>(), [22]);
+    }
+
+    #[test]
+    fn procfs_addresses() {
+        let got: Vec<_> = sockets_in_state(TCP, "0A").collect();
+        assert_eq!(
+            got,
+            [
+                ("0.0.0.0".parse().unwrap(), 8000),
+                ("127.0.0.1".parse().unwrap(), 631)
+            ]
+        );
+        let v6: Vec<_> = sockets_in_state(TCP6, "0A").collect();
+        assert_eq!(v6, [("::".parse().unwrap(), 22)]);
+        assert_eq!(
+            proc_addr("00000000000000000000000001000000"),
+            Some("::1".parse().unwrap())
+        );
+        assert_eq!(proc_addr("0200000A"), Some("10.0.0.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn this_process_sees_its_own_udp_socket_on_loopback_only() {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        let bound = bound_ports("/proc/self/net", Table::Udp, true).unwrap();
+        assert!(bound.contains(&(port, false)), "{port} not in {bound:?}");
+        let connected = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        connected.connect(s.local_addr().unwrap()).unwrap();
+        let cport = connected.local_addr().unwrap().port();
+        let bound = bound_ports("/proc/self/net", Table::Udp, true).unwrap();
+        assert!(
+            !bound.contains(&(cport, false)),
+            "a connected socket is not a server"
+        );
     }
 
     #[test]
