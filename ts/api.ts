@@ -81,6 +81,14 @@ export interface PastaOptions extends CommonOptions {
   /** -U: the same for UDP: datagrams to the namespace's `port` reach the
    * host's loopback `hostPort`, and replies come back. */
   udpNsForwards?: { addr?: string; port: number; hostPort: number }[];
+  /** -u auto: forward, from the host, the UDP ports bound in the
+   * namespace when pasta starts. */
+  udpAuto?: boolean;
+  /** -T auto / -U auto: the host's TCP listeners / bound UDP ports on its
+   * loopback (or any address) when pasta starts get the same port on the
+   * namespace's loopback, spliced to them. */
+  tcpNsAuto?: boolean;
+  udpNsAuto?: boolean;
 }
 
 /** Events on a handle: each engine event under its type (and all under
@@ -312,7 +320,10 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
     list.flatMap((f) => (f.addr ? [f.addr] : loopbacks).map((addr) => ({ addr, port: f.port, hostPort: f.hostPort })));
   if (o.tcpNsForwards?.length) backend.nsTcpForwards = nsForwards(o.tcpNsForwards);
   if (o.udpNsForwards?.length) backend.nsUdpForwards = nsForwards(o.udpNsForwards);
+  if (o.tcpNsAuto) backend.nsTcpAuto = true;
+  if (o.udpNsAuto) backend.nsUdpAuto = true;
   config.backend = backend;
   if (o.tcpAuto) config.tcpAuto = true;
+  if (o.udpAuto) config.udpAuto = true;
   return new PastaHandle(Engine.start(config, o.policy), p, config);
 }

@@ -173,6 +173,9 @@ export async function launch(c: Config): Promise<number> {
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
     ...(c.pasta.noSplice ? { noSplice: true } : {}),
     ...(c.forward.tcp.mode === 'auto' && !c.guest.disabled.tcp ? { tcpAuto: true } : {}),
+    ...(c.forward.udp.mode === 'auto' && !c.guest.disabled.udp ? { udpAuto: true } : {}),
+    ...(c.forward.tcpNs.mode === 'auto' && !c.guest.disabled.tcp ? { tcpNsAuto: true } : {}),
+    ...(c.forward.udpNs.mode === 'auto' && !c.guest.disabled.udp ? { udpNsAuto: true } : {}),
     ...(c.forward.tcpNs.mode === 'spec' && !c.guest.disabled.tcp ? { tcpNsForwards: nsForwards(c.forward.tcpNs) } : {}),
     ...(c.forward.udpNs.mode === 'spec' && !c.guest.disabled.udp ? { udpNsForwards: nsForwards(c.forward.udpNs) } : {}),
   });

@@ -154,6 +154,8 @@ export interface BindingConfig {
   udpForwards?: Forward[];
   /** pasta: forward the ports the namespace listens on (-t auto). */
   tcpAuto?: boolean;
+  /** pasta: forward the UDP ports bound in the namespace at start (-u auto). */
+  udpAuto?: boolean;
   /** Which policy requests the engine makes (none without this): a
    * decision per new outbound / inbound flow, batches of opened and
    * finished flows. A decision not made within `timeoutMs` (default 100)
@@ -175,6 +177,9 @@ export interface BindingConfig {
         nsTcpForwards?: { addr: string; port: number; hostPort: number }[];
         /** -U: the same for UDP. */
         nsUdpForwards?: { addr: string; port: number; hostPort: number }[];
+        /** -T auto / -U auto: mirror the host's loopback ports at start. */
+        nsTcpAuto?: boolean;
+        nsUdpAuto?: boolean;
         configNet?: {
           mtu?: number;
           mac?: string;

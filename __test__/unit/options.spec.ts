@@ -94,8 +94,10 @@ test('mode-only options', fails('pasta', ['-s', '/tmp/x'], '-s: passt-only optio
 test('mode-only options, the other way', fails('passt', ['--config-net'], '--config-net: pasta-only option'));
 test('unsupported options', fails('passt', ['--vhost-user'], '--vhost-user: not supported'));
 test('recognised but not yet implemented', fails('pasta', ['--no-netns-quit'], '--no-netns-quit: not supported yet'));
-test('-U auto is not implemented yet', fails('pasta', ['-U', 'auto'], '-U auto: auto not supported yet'));
-test('-u auto is not implemented yet', fails('pasta', ['-u', 'auto'], '-u auto: not supported yet'));
+test('-u auto, -T auto and -U auto are accepted by pasta', (t) => {
+  const f = config('pasta', ['-u', 'auto', '-T', 'auto', '-U', 'auto']).forward;
+  t.deepEqual([f.udp.mode, f.tcpNs.mode, f.udpNs.mode], ['auto', 'auto', 'auto']);
+});
 test('-u with ports is accepted', (t) => t.is(config('passt', ['-u', '53,5353:53']).forward.udp.mode, 'spec'));
 test('-t all is accepted by passt', (t) => t.is(config('passt', ['-t', 'all']).forward.tcp.mode, 'all'));
 test('-t all is refused by pasta', fails('pasta', ['-t', 'all'], '-t all: not valid in this mode'));
@@ -114,7 +116,6 @@ test('-T with ports is accepted by pasta', (t) => {
   const f = config('pasta', ['-T', '5432', '-T', '127.0.0.1/8000:9000']).forward.tcpNs;
   t.is(f.mode, 'spec');
 });
-test('-T auto is not implemented yet', fails('pasta', ['-T', 'auto'], '-T auto: auto not supported yet'));
 test('-T with exclusions alone is not implemented yet', fails('pasta', ['-T', '~22'], '-T ~22: exclusions alone (all ports) not supported yet'));
 test('-T is pasta-only', fails('passt', ['-T', '22'], '-T: pasta-only option'));
 test('--dns-forward and --dns-host: one address per family', (t) => {

@@ -237,15 +237,12 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     const harmless = (long.endsWith('-ports') || long.endsWith('-ns')) && g.values.every((v) => v === 'none');
     if (!harmless) throw new ConfigError(`${name(long)}: not supported yet`);
   }
-  // -u auto (pasta's default) is not followed yet: asked for, refused.
-  const u = given.get('udp-ports');
-  if (u && forward.udp.mode === 'auto') throw new ConfigError(`${name('udp-ports')} auto: not supported yet`);
-  // -T: explicit ports only; its default (auto) is not followed yet, so
-  // asking for it is refused rather than ignored.
+  // -T/-U: ports or auto; interface binds and exclusions alone are not
+  // done, so asking for them is refused rather than ignored.
   for (const [long, f] of [['tcp-ns', forward.tcpNs], ['udp-ns', forward.udpNs]] as const) {
     const T = given.get(long);
     if (!T) continue;
-    const bad = f.mode === 'auto' ? 'auto' : f.mode === 'spec' && f.specs.some((s) => s.iface !== undefined) ? 'interface binds' : f.mode === 'spec' && f.specs.some((s) => s.rules.length === 0) ? 'exclusions alone (all ports)' : undefined;
+    const bad = f.mode === 'spec' && f.specs.some((s) => s.iface !== undefined) ? 'interface binds' : f.mode === 'spec' && f.specs.some((s) => s.rules.length === 0) ? 'exclusions alone (all ports)' : undefined;
     if (bad) throw new ConfigError(`${name(long)} ${T.values.join(',')}: ${bad} not supported yet`);
   }
   return { action: 'run', config };

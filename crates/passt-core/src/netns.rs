@@ -22,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
+use crate::engine::forward::{bound_ports, Table};
 use crate::netlink::Netlink;
 use std::process::{Child, Command};
 
@@ -160,6 +161,25 @@ pub struct PastaSpec {
     pub ns_tcp_binds: Vec<(SocketAddr, u16)>,
     /// `-U`: the same for UDP.
     pub ns_udp_binds: Vec<(SocketAddr, u16)>,
+    /// pasta's automatic forwards, as they stand when pasta starts.
+    pub auto: AutoForwards,
+}
+
+/// `-u auto`, `-T auto`, `-U auto` at start (man pasta: UDP ports are
+/// taken "when pasta starts"; `-T auto` is followed further by the
+/// engine). The host ports the engine itself listens on (`-t`, `-u`) are
+/// never mirrored back into the namespace: that would loop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutoForwards {
+    /// `-u auto`: report the UDP ports bound in the namespace.
+    pub udp: bool,
+    /// `-T auto`, `-U auto`: the host's TCP listeners and bound UDP ports
+    /// (on its loopback or any address) get a socket on the namespace's
+    /// loopback, spliced to them.
+    pub ns_tcp: bool,
+    pub ns_udp: bool,
+    pub host_tcp_skip: std::collections::BTreeSet<u16>,
+    pub host_udp_skip: std::collections::BTreeSet<u16>,
 }
 
 /// A namespace ready for the engine: its tap, and the agent, whose
@@ -172,6 +192,9 @@ pub struct Pasta {
     pub ns_listeners: Vec<(TcpListener, SocketAddr)>,
     /// `-U` sockets (in the namespace) and where their datagrams go.
     pub ns_udp_sockets: Vec<(UdpSocket, SocketAddr)>,
+    /// `-u auto`: UDP ports bound in the namespace at start, (port, IPv6),
+    /// other than the `-U` sockets above.
+    pub ns_udp_bound: Vec<(u16, bool)>,
 }
 
 /// Starts the agent, opens the tap, configures the interface (with
@@ -205,6 +228,38 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
     for &(addr, host_port) in &spec.ns_udp_binds {
         ns_udp_sockets.push(ns_udp_socket(&mut agent, addr, host_port)?);
     }
+    let a = &spec.auto;
+    // Best effort: a port the namespace has taken already stays its own.
+    if a.ns_tcp {
+        for (port, v6) in host_bound(Table::Tcp, &a.host_tcp_skip) {
+            let at = SocketAddr::new(crate::flow::loopback(v6), port);
+            if let Ok(l) = ns_listener(&mut agent, at, port) {
+                ns_listeners.push(l);
+            }
+        }
+    }
+    if a.ns_udp {
+        for (port, v6) in host_bound(Table::Udp, &a.host_udp_skip) {
+            let at = SocketAddr::new(crate::flow::loopback(v6), port);
+            if let Ok(s) = ns_udp_socket(&mut agent, at, port) {
+                ns_udp_sockets.push(s);
+            }
+        }
+    }
+    let mut ns_udp_bound = Vec::new();
+    if a.udp {
+        let ours: std::collections::BTreeSet<u16> = ns_udp_sockets
+            .iter()
+            .filter_map(|(s, _)| s.local_addr().ok().map(|a| a.port()))
+            .collect();
+        let dir = agent.pid().map(|pid| format!("/proc/{pid}/net"));
+        if let Some(bound) = dir.and_then(|d| bound_ports(&d, Table::Udp, false)) {
+            ns_udp_bound = bound
+                .into_iter()
+                .filter(|(p, _)| !ours.contains(p))
+                .collect();
+        }
+    }
     // A new namespace always runs something (the shell by default); an
     // existing one only runs a command if given one.
     if spec.target == Target::New || !spec.command.is_empty() {
@@ -216,7 +271,17 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         agent,
         ns_listeners,
         ns_udp_sockets,
+        ns_udp_bound,
     })
+}
+
+/// The host's ports of `table` reachable on its loopback, but for `skip`.
+fn host_bound(table: Table, skip: &std::collections::BTreeSet<u16>) -> Vec<(u16, bool)> {
+    bound_ports("/proc/self/net", table, true)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(p, _)| !skip.contains(p))
+        .collect()
 }
 
 /// The host's loopback of `addr`'s family, port `port`.

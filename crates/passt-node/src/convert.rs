@@ -12,7 +12,7 @@ use passt_core::config::{Disabled, GuestConfig, Ipv4Config, Ipv6Config};
 use passt_core::engine::BackendSpec;
 use passt_core::flow::icmp::GatewayMap;
 use passt_core::flow::policy::Hooks;
-use passt_core::netns::{NetConfig, PastaSpec, Target};
+use passt_core::netns::{AutoForwards, NetConfig, PastaSpec, Target};
 
 use crate::value::Value;
 
@@ -216,7 +216,7 @@ pub fn pcap(v: &Value) -> R<Option<PathBuf>> {
 /// How the guest attaches: a qemu socket, or a pasta namespace to set up.
 pub enum Attach {
     Qemu(BackendSpec),
-    Pasta(PastaSpec),
+    Pasta(Box<PastaSpec>),
 }
 
 pub fn attach(v: &Value) -> R<Option<Attach>> {
@@ -275,7 +275,7 @@ pub fn attach(v: &Value) -> R<Option<Attach>> {
                     })
                 }
             };
-            Ok(Some(Attach::Pasta(PastaSpec {
+            Ok(Some(Attach::Pasta(Box::new(PastaSpec {
                 agent: PathBuf::from(req_string(b, p, "agent")?),
                 target,
                 command: list::<String>(b, p, "command")?,
@@ -283,7 +283,13 @@ pub fn attach(v: &Value) -> R<Option<Attach>> {
                 config_net,
                 ns_tcp_binds: ns_forwards(b, "nsTcpForwards")?,
                 ns_udp_binds: ns_forwards(b, "nsUdpForwards")?,
-            })))
+                auto: AutoForwards {
+                    udp: flag(v, "config", "udpAuto")?,
+                    ns_tcp: flag(b, p, "nsTcpAuto")?,
+                    ns_udp: flag(b, p, "nsUdpAuto")?,
+                    ..AutoForwards::default()
+                },
+            }))))
         }
         other => Err(format!("backend.kind: unknown '{other}'")),
     }

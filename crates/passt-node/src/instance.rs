@@ -91,8 +91,42 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         match convert::attach(&config)? {
             None => {}
             Some(Attach::Qemu(spec)) => ec.backend = Some(spec),
-            Some(Attach::Pasta(spec)) => {
+            Some(Attach::Pasta(mut spec)) => {
+                // Our own listeners are not mirrored back (-T/-U auto).
+                spec.auto.host_tcp_skip = ec
+                    .tcp_forwards
+                    .iter()
+                    .filter_map(TcpForward::port)
+                    .collect();
+                spec.auto.host_udp_skip = ec
+                    .udp_forwards
+                    .iter()
+                    .filter_map(|f| f.sock.local_addr().ok().map(|a| a.port()))
+                    .collect();
                 let pasta = setup_pasta(&spec).map_err(|e| format!("pasta: {e}"))?;
+                // -u auto: the namespace's bound UDP ports, from the host.
+                let family = |v6: bool| {
+                    if v6 {
+                        ec.guest.v6.is_some()
+                    } else {
+                        ec.guest.v4.is_some()
+                    }
+                };
+                let wanted = pasta
+                    .ns_udp_bound
+                    .iter()
+                    .filter(|(_, v6)| family(*v6))
+                    .map(|&(port, v6)| convert::Forward {
+                        addr: std::net::SocketAddr::new(passt_core::flow::unspecified(v6), port),
+                        guest_port: port,
+                        best_effort: true,
+                        device: None,
+                    })
+                    .collect::<Vec<_>>();
+                if !wanted.is_empty() {
+                    let more = bind_forwards(wanted, "-u", forward::bind_udp, sink.as_ref())?;
+                    ec.udp_forwards.extend(more);
+                }
                 ec.backend = Some(BackendSpec::Tap(pasta.tap));
                 ec.agent = Some(pasta.agent);
                 ec.splice_inbound = !convert::no_splice(&config)?;

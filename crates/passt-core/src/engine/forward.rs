@@ -44,6 +44,11 @@ impl TcpForward {
         Self::bind_device(addr, None, guest_port)
     }
 
+    /// The host port it listens on.
+    pub fn port(&self) -> Option<u16> {
+        self.listener.local_addr().ok().map(|a| a.port())
+    }
+
     /// As `bind`, for connections through interface `device` only
     /// (`-t ADDR%IFACE/PORTS`).
     pub fn bind_device(
