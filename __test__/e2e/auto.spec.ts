@@ -58,3 +58,29 @@ test('-u auto (the default): UDP ports bound in a namespace pasta joins are forw
   t.regex(r.stdout, /^host echo hi$/m, out);
   t.regex(r.stdout, /pasta exit 0/, out);
 });
+
+test('-T auto follows the host: a server started after pasta appears in the namespace, and goes when it stops', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d); chmod 755 $d; echo "late $RANDOM" > $d/x; chmod 644 $d/x; cat $d/x
+    cat > $d/ns.sh <<'NS'
+touch $1/ready
+for i in $(seq 60); do out=$(curl -s -m 1 http://127.0.0.1:18610/x) && [ -n "$out" ] && break; sleep 0.1; done
+echo "appeared $out"
+touch $1/got
+for i in $(seq 60); do ss -Hltn | grep -q ":18610 " || { echo "gone"; break; }; sleep 0.1; done
+NS
+    node dist/cli/pasta.js --config-net -q -- sh $d/ns.sh $d & p=$!
+    for i in $(seq 50); do [ -e $d/ready ] && break; sleep 0.1; done
+    python3 -m http.server 18610 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w=$!
+    for i in $(seq 80); do [ -e $d/got ] && break; sleep 0.1; done
+    kill $w; wait $p; echo "pasta=$?"; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  const want = /^(late \d+)$/m.exec(r.stdout)?.[1];
+  t.truthy(want, out);
+  t.regex(r.stdout, new RegExp(`^appeared ${want}$`, 'm'), out);
+  t.regex(r.stdout, /^gone$/m, out);
+  t.regex(r.stdout, /pasta=0/, out);
+});

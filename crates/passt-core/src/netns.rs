@@ -195,6 +195,8 @@ pub struct Pasta {
     /// `-u auto`: UDP ports bound in the namespace at start, (port, IPv6),
     /// other than the `-U` sockets above.
     pub ns_udp_bound: Vec<(u16, bool)>,
+    /// Where `-T auto`'s listeners start in `ns_listeners`.
+    pub ns_auto_from: usize,
 }
 
 /// Starts the agent, opens the tap, configures the interface (with
@@ -229,6 +231,7 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         ns_udp_sockets.push(ns_udp_socket(&mut agent, addr, host_port)?);
     }
     let a = &spec.auto;
+    let ns_auto_from = ns_listeners.len();
     // Best effort: a port the namespace has taken already stays its own.
     if a.ns_tcp {
         for (port, v6) in host_bound(Table::Tcp, &a.host_tcp_skip) {
@@ -272,6 +275,7 @@ pub fn setup_pasta(spec: &PastaSpec) -> io::Result<Pasta> {
         ns_listeners,
         ns_udp_sockets,
         ns_udp_bound,
+        ns_auto_from,
     })
 }
 

@@ -130,11 +130,18 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
                 ec.backend = Some(BackendSpec::Tap(pasta.tap));
                 ec.agent = Some(pasta.agent);
                 ec.splice_inbound = !convert::no_splice(&config)?;
+                let from = pasta.ns_auto_from;
                 ec.splice_forwards = pasta
                     .ns_listeners
                     .into_iter()
-                    .map(|(listener, target)| SpliceForward { listener, target })
+                    .enumerate()
+                    .map(|(i, (listener, target))| SpliceForward {
+                        listener,
+                        target,
+                        auto: i >= from,
+                    })
                     .collect();
+                ec.ns_tcp_auto = spec.auto.ns_tcp;
                 ec.udp_splice_forwards = pasta
                     .ns_udp_sockets
                     .into_iter()

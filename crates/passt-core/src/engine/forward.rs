@@ -75,6 +75,65 @@ impl TcpForward {
 pub struct SpliceForward {
     pub listener: TcpListener,
     pub target: SocketAddr,
+    /// Made by `-T auto` (and closed by it when the host port goes).
+    pub auto: bool,
+}
+
+/// A host port and whether it is IPv6.
+pub type HostPort = (u16, bool);
+
+/// pasta's `-T auto`, followed: the host's TCP ports reachable on its
+/// loopback get a listener on the namespace's loopback (spliced to them)
+/// while they listen, checked every `SCAN_EVERY`. The engine's own `-t`
+/// ports are never mirrored (a loop).
+pub struct NsAuto {
+    /// (port, IPv6) mirrored, and the slot of its listener in the
+    /// engine's splice listener table.
+    pub bound: std::collections::BTreeMap<(u16, bool), usize>,
+    next_scan: Instant,
+}
+
+impl NsAuto {
+    pub fn new(bound: std::collections::BTreeMap<(u16, bool), usize>, now: Instant) -> Self {
+        NsAuto {
+            bound,
+            next_scan: now + SCAN_EVERY,
+        }
+    }
+
+    /// When a scan is due: the slots whose host port went away (their
+    /// entries are dropped here), and the (port, IPv6) pairs to mirror
+    /// now; the caller records those it made in `bound`.
+    pub fn scan(
+        &mut self,
+        now: Instant,
+        ours: &BTreeSet<u16>,
+    ) -> Option<(Vec<usize>, Vec<HostPort>)> {
+        if now < self.next_scan {
+            return None;
+        }
+        self.next_scan = now + SCAN_EVERY;
+        let host = bound_ports("/proc/self/net", Table::Tcp, true)?;
+        let wanted: BTreeSet<(u16, bool)> = host
+            .into_iter()
+            .filter(|(p, _)| !ours.contains(p))
+            .collect();
+        let gone_keys: Vec<_> = self
+            .bound
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .copied()
+            .collect();
+        let gone = gone_keys
+            .iter()
+            .filter_map(|k| self.bound.remove(k))
+            .collect();
+        let new = wanted
+            .into_iter()
+            .filter(|k| !self.bound.contains_key(k))
+            .collect();
+        Some((gone, new))
+    }
 }
 
 /// `-u`: a listening UDP socket on `addr` (through `device` only, if
@@ -275,6 +334,22 @@ impl Forwards {
             }));
         }
         added
+    }
+
+    /// Every host port a forward listens on now.
+    pub fn ports(&self) -> BTreeSet<u16> {
+        self.slots
+            .iter()
+            .flatten()
+            .filter_map(|s| s.fwd.port())
+            .collect()
+    }
+
+    /// The namespace ports `-t auto` leaves alone from now on.
+    pub fn set_skip(&mut self, skip: Skip) {
+        if let Some(auto) = &mut self.auto {
+            auto.skip = skip;
+        }
     }
 
     /// Adds a forward at run time; returns its token parts (to watch).

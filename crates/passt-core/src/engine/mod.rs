@@ -94,6 +94,8 @@ pub struct EngineConfig {
     pub tcp_auto: bool,
     /// pasta's `-T`: listeners in the namespace, spliced to the host.
     pub splice_forwards: Vec<SpliceForward>,
+    /// pasta's `-T auto`: follow the host's loopback ports (needs `agent`).
+    pub ns_tcp_auto: bool,
     /// pasta: `-t` clients on the host's loopback are spliced to the
     /// namespace's loopback (not with `--no-splice`; needs `agent`).
     pub splice_inbound: bool,
@@ -117,6 +119,7 @@ impl Default for EngineConfig {
             tcp_forwards: Vec::new(),
             tcp_auto: false,
             splice_forwards: Vec::new(),
+            ns_tcp_auto: false,
             splice_inbound: false,
             udp_forwards: Vec::new(),
             udp_splice_forwards: Vec::new(),
@@ -178,8 +181,10 @@ struct Engine {
     pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
     /// Inbound forwards; epoll tokens carry their slot and generation.
     listeners: Forwards,
-    /// `-T` listeners (token index = position) and their flows.
-    splice_listeners: Vec<SpliceForward>,
+    /// `-T` listeners (token index = position; `-T auto` empties and
+    /// reuses slots) and their flows.
+    splice_listeners: Vec<Option<SpliceForward>>,
+    ns_auto: Option<forward::NsAuto>,
     splice: SpliceFlows,
     /// Spare TCP sockets made in the namespace (IPv4, IPv6), so that a
     /// spliced `-t` connection rarely waits for the agent.
@@ -293,6 +298,19 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         let token = Token::new(Kind::SpliceListen, 0, i as u32);
         epoll.add_readable(&f.listener, token.encode())?;
     }
+    let ns_auto = (config.ns_tcp_auto && config.agent.is_some()).then(|| {
+        let bound = config
+            .splice_forwards
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.auto)
+            .filter_map(|(i, f)| {
+                let a = f.listener.local_addr().ok()?;
+                Some(((a.port(), a.is_ipv6()), i))
+            })
+            .collect();
+        forward::NsAuto::new(bound, Instant::now())
+    });
     let gate = match config.policy {
         Some((hooks, sink)) => {
             let gate = Gate::new(hooks, sink)?;
@@ -334,7 +352,8 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         tx: TxQueue::new(TX_QUEUE),
         pcap,
         listeners,
-        splice_listeners: config.splice_forwards,
+        ns_auto,
+        splice_listeners: config.splice_forwards.into_iter().map(Some).collect(),
         splice: SpliceFlows::new(),
         ns_pool,
         udp_batch: RecvBatch::new(crate::sys::udp::MAX_BATCH),
@@ -534,6 +553,7 @@ impl Engine {
                 if let Some(exit) = self.refill_ns_pool() {
                     return Ok(Some(exit));
                 }
+                self.follow_host_ports(now)?;
                 for (i, gen) in self.listeners.scan(now) {
                     if let Some(l) = self.listeners.listener(i) {
                         let token = Token::new(Kind::TcpListen, gen, i as u32);
@@ -847,6 +867,7 @@ impl Engine {
                     let target = self
                         .splice_listeners
                         .iter()
+                        .flatten()
                         .find(|f| f.listener.local_addr().ok() == Some(dst))
                         .map_or(dst, |f| f.target);
                     self.splice_to(sock, rw.dst(target), false)?;
@@ -1146,7 +1167,7 @@ impl Engine {
     /// to a new connection to the host's loopback.
     fn accept_splice(&mut self, i: usize) -> io::Result<()> {
         for _ in 0..64 {
-            let Some(fwd) = self.splice_listeners.get(i) else {
+            let Some(Some(fwd)) = self.splice_listeners.get(i) else {
                 return Ok(());
             };
             let target = fwd.target;
@@ -1171,6 +1192,68 @@ impl Engine {
                 self.splice_to(sock, target, false)?;
             }
         }
+        Ok(())
+    }
+
+    /// `-T auto`: mirrors the host's loopback ports that appeared since
+    /// the last scan into the namespace, and closes those that went.
+    fn follow_host_ports(&mut self, now: Instant) -> io::Result<()> {
+        let Some(mut auto) = self.ns_auto.take() else {
+            return Ok(());
+        };
+        let result = self.mirror(&mut auto, now);
+        self.ns_auto = Some(auto);
+        result
+    }
+
+    fn mirror(&mut self, auto: &mut forward::NsAuto, now: Instant) -> io::Result<()> {
+        let ours = self.listeners.ports();
+        let Some((gone, new)) = auto.scan(now, &ours) else {
+            return Ok(());
+        };
+        for i in gone {
+            // Closing the listener takes it out of epoll too.
+            if let Some(slot) = self.splice_listeners.get_mut(i) {
+                *slot = None;
+            }
+        }
+        for (port, v6) in &new {
+            let Some(agent) = self.agent.as_mut() else {
+                break;
+            };
+            let at = SocketAddr::new(loopback(*v6), *port);
+            // Taken in the namespace: its own server wins; tried again
+            // on the next scan.
+            let Ok(fd) = agent.socket(family(*v6), libc::SOCK_STREAM) else {
+                continue;
+            };
+            let Ok(listener) = crate::sys::tcp::TcpListener::listen_on(fd, at) else {
+                continue;
+            };
+            let i = match self.splice_listeners.iter().position(Option::is_none) {
+                Some(i) => i,
+                None => {
+                    self.splice_listeners.push(None);
+                    self.splice_listeners.len() - 1
+                }
+            };
+            let token = Token::new(Kind::SpliceListen, 0, i as u32);
+            self.epoll.add_readable(&listener, token.encode())?;
+            self.splice_listeners[i] = Some(SpliceForward {
+                listener,
+                target: at,
+                auto: true,
+            });
+            auto.bound.insert((*port, *v6), i);
+        }
+        // -t auto must not forward the namespace's mirrors back out.
+        let skip = self
+            .splice_listeners
+            .iter()
+            .flatten()
+            .filter_map(|f| f.listener.local_addr().ok().map(|a| a.port()))
+            .collect();
+        self.listeners.set_skip(skip);
         Ok(())
     }
 
