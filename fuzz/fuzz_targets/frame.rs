@@ -47,7 +47,7 @@ fn dispatch(bytes: &[u8]) {
         udp_forwards: Vec::new(),
         gate: None,
     };
-    let _ = l2.guest_frame(bytes, Instant::now(), &mut tx, &mut flows);
+    let _ = l2.guest_frame(bytes, false, Instant::now(), &mut tx, &mut flows);
     for f in tx.frames() {
         assert!(parse_frame(f).is_ok(), "a service emitted a frame we refuse");
     }

@@ -19,7 +19,7 @@ use crate::flow::tcp::{self as tcp_flow, TcpFlows};
 use crate::flow::udp::{self as udp_flow, Route, UdpError, UdpFlows, UdpForward};
 use crate::services::{arp as arp_svc, dhcp, dhcpv6 as dhcpv6_svc, ndp};
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::frame::{parse_frame, Payload, L4};
+use crate::wire::frame::{parse_frame_with, Payload, L4};
 use crate::wire::{arp, dhcpv4, dhcpv6, icmp, ipv4, ipv6, ndisc, tcp, udp, DropReason};
 
 /// The flow tables frames from the guest may open flows in.
@@ -127,16 +127,18 @@ impl L2 {
         }
     }
 
-    /// Handles one frame from the guest. `Ok(Some(_))`: a flow was
-    /// created and its socket needs registering.
+    /// Handles one frame from the guest. `trusted`: the link vouches for
+    /// its TCP and UDP checksums (they are not verified). `Ok(Some(_))`:
+    /// a flow was created and its socket needs registering.
     pub fn guest_frame(
         &mut self,
         frame: &[u8],
+        trusted: bool,
         now: Instant,
         tx: &mut TxQueue,
         flows: &mut Flows,
     ) -> Result<Option<NewSocket>, DropReason> {
-        let f = parse_frame(frame)?;
+        let f = parse_frame_with(frame, !trusted)?;
         if !ethernet::is_multicast(f.src_mac) {
             self.guest_mac = Some(f.src_mac);
         }
@@ -578,6 +580,30 @@ impl L2 {
     }
 }
 
+/// Where the transport header starts in our frames (we send no IP
+/// options or extension headers), and where its checksum is.
+const L4_V4: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
+const L4_V6: usize = ethernet::HEADER_LEN + ipv6::HEADER_LEN;
+const TCP_CSUM: usize = 16;
+const UDP_CSUM: usize = 6;
+
+/// Queues a frame of `len` bytes whose transport header starts at byte
+/// `csum.0`, its checksum `csum.1` bytes in; `fill` is told whether the
+/// link completes that checksum (`TxQueue::offloads_checksum`): then only
+/// the pseudo-header sum goes in, and the payload is never summed.
+fn push_l4(
+    tx: &mut TxQueue,
+    len: usize,
+    csum: (usize, usize),
+    fill: impl FnOnce(&mut [u8], bool),
+) -> bool {
+    if tx.offloads_checksum() {
+        tx.push_partial(len, (csum.0 as u16, csum.1 as u16), |b| fill(b, true))
+    } else {
+        tx.push(len, |b| fill(b, false))
+    }
+}
+
 /// Frames one UDP datagram for the guest, from `src` to `dst`.
 fn push_udp(
     tx: &mut TxQueue,
@@ -590,27 +616,31 @@ fn push_udp(
 ) -> bool {
     let len = udp::HEADER_LEN + payload.len();
     let (sport, dport) = (src.port(), dst.port());
+    let fill_l4 = |l4: &mut [u8], s: IpAddr, d: IpAddr, offload: bool| {
+        l4[udp::HEADER_LEN..].copy_from_slice(payload);
+        if offload {
+            udp::emit_offload(l4, s, d, sport, dport, payload.len());
+        } else {
+            udp::emit(l4, s, d, sport, dport, payload.len());
+        }
+    };
     match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             *ip_id = ip_id.wrapping_add(1);
             let id = *ip_id;
-            tx.push(ethernet::HEADER_LEN + ipv4::HEADER_LEN + len, |b| {
+            push_l4(tx, L4_V4 + len, (L4_V4, UDP_CSUM), |b, offload| {
                 ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV4);
                 let ip = &mut b[ethernet::HEADER_LEN..];
                 ipv4::emit_header(ip, s, d, ipv4::PROTO_UDP, len, id);
-                let l4 = &mut ip[ipv4::HEADER_LEN..];
-                l4[udp::HEADER_LEN..].copy_from_slice(payload);
-                udp::emit(l4, s.into(), d.into(), sport, dport, payload.len());
+                fill_l4(&mut ip[ipv4::HEADER_LEN..], s.into(), d.into(), offload);
             })
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + len, |b| {
+            push_l4(tx, L4_V6 + len, (L4_V6, UDP_CSUM), |b, offload| {
                 ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV6);
                 let ip = &mut b[ethernet::HEADER_LEN..];
                 ipv6::emit_header(ip, s, d, ipv6::NEXT_UDP, len, 64);
-                let l4 = &mut ip[ipv6::HEADER_LEN..];
-                l4[udp::HEADER_LEN..].copy_from_slice(payload);
-                udp::emit(l4, s.into(), d.into(), sport, dport, payload.len());
+                fill_l4(&mut ip[ipv6::HEADER_LEN..], s.into(), d.into(), offload);
             })
         }
         _ => false,
@@ -673,27 +703,32 @@ fn push_tcp(
         payload: seg.payload,
     };
     let l4_len = repr.header_len() + seg.payload.len();
+    // The payload is copied once, straight to its place in the frame.
+    let fill_l4 = |l4: &mut [u8], s: IpAddr, d: IpAddr, offload: bool| {
+        l4[repr.header_len()..l4_len].copy_from_slice(seg.payload);
+        if offload {
+            repr.emit_header_offload(l4, seg.payload.len(), s, d);
+        } else {
+            repr.emit_header(l4, seg.payload.len(), s, d);
+        }
+    };
     match (seg.src.ip(), seg.dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             *ip_id = ip_id.wrapping_add(1);
             let id = *ip_id;
-            tx.push(ethernet::HEADER_LEN + ipv4::HEADER_LEN + l4_len, |b| {
+            push_l4(tx, L4_V4 + l4_len, (L4_V4, TCP_CSUM), |b, offload| {
                 ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV4);
                 let ip = &mut b[ethernet::HEADER_LEN..];
                 ipv4::emit_header(ip, s, d, ipv4::PROTO_TCP, l4_len, id);
-                let l4 = &mut ip[ipv4::HEADER_LEN..];
-                l4[repr.header_len()..].copy_from_slice(seg.payload);
-                repr.emit(l4, s.into(), d.into());
+                fill_l4(&mut ip[ipv4::HEADER_LEN..], s.into(), d.into(), offload);
             })
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            tx.push(ethernet::HEADER_LEN + ipv6::HEADER_LEN + l4_len, |b| {
+            push_l4(tx, L4_V6 + l4_len, (L4_V6, TCP_CSUM), |b, offload| {
                 ethernet::emit_header(b, guest_mac, our_mac, ethernet::ETHERTYPE_IPV6);
                 let ip = &mut b[ethernet::HEADER_LEN..];
                 ipv6::emit_header(ip, s, d, ipv6::NEXT_TCP, l4_len, 64);
-                let l4 = &mut ip[ipv6::HEADER_LEN..];
-                l4[repr.header_len()..].copy_from_slice(seg.payload);
-                repr.emit(l4, s.into(), d.into());
+                fill_l4(&mut ip[ipv6::HEADER_LEN..], s.into(), d.into(), offload);
             })
         }
         _ => false,

@@ -8,3 +8,4 @@ pub mod qemu;
 pub mod qrap;
 pub mod tap;
 pub mod txqueue;
+pub mod vnet;

@@ -2,19 +2,31 @@
 //! frames or socket events is handled and then written in as few system
 //! calls as the backend allows. Storage is allocated once and reused.
 //!
-//! Each frame is stored behind room for qemu's 4-byte length prefix, so
-//! the stream backend sends the whole queue as one contiguous buffer and
-//! the tap backend skips the prefix.
+//! Each frame is stored behind the header its backend wants: qemu's
+//! 4-byte length prefix, so the stream backend sends the whole queue as
+//! one contiguous buffer, or the tap's virtio-net header, so each record
+//! is one write.
 
 use std::ops::Range;
 
 use super::framing::{prefix, PREFIX};
+use super::vnet;
+
+/// The header in front of each frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// qemu's stream: a 4-byte big-endian length.
+    Length,
+    /// pasta's tap: a virtio-net header (checksum offload).
+    Vnet,
+}
 
 pub struct TxQueue {
     buf: Vec<u8>,
-    /// Ranges of whole records (prefix + frame) in `buf`.
+    /// Ranges of whole records (header + frame) in `buf`.
     frames: Vec<Range<usize>>,
     limit: usize,
+    header: Header,
 }
 
 impl TxQueue {
@@ -25,6 +37,26 @@ impl TxQueue {
             buf: Vec::with_capacity(bytes),
             frames: Vec::with_capacity(1024),
             limit: bytes,
+            header: Header::Length,
+        }
+    }
+
+    /// Chooses the header (before anything is queued).
+    pub fn set_header(&mut self, header: Header) {
+        debug_assert!(self.is_empty());
+        self.header = header;
+    }
+
+    /// Whether a frame may leave its TCP/UDP checksum to the device
+    /// (`push_partial`).
+    pub fn offloads_checksum(&self) -> bool {
+        self.header == Header::Vnet
+    }
+
+    fn head(&self) -> usize {
+        match self.header {
+            Header::Length => PREFIX,
+            Header::Vnet => vnet::LEN,
         }
     }
 
@@ -39,13 +71,40 @@ impl TxQueue {
     /// Appends a frame of `len` bytes written by `fill`; `false` (and
     /// nothing queued) if the queue is full: the caller counts a drop.
     pub fn push(&mut self, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
-        if !self.frames.is_empty() && self.buf.len() + PREFIX + len > self.limit {
+        self.push_with(len, None, fill)
+    }
+
+    /// As `push`, for a frame whose checksum (of the layer starting at
+    /// byte `start`, stored at `start + offset`) holds the pseudo-header
+    /// sum only, for the device to complete. Only when
+    /// `offloads_checksum`.
+    pub fn push_partial(
+        &mut self,
+        len: usize,
+        csum: (u16, u16),
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        debug_assert!(self.offloads_checksum());
+        self.push_with(len, Some(csum), fill)
+    }
+
+    fn push_with(
+        &mut self,
+        len: usize,
+        csum: Option<(u16, u16)>,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let head = self.head();
+        if !self.frames.is_empty() && self.buf.len() + head + len > self.limit {
             return false;
         }
         let start = self.buf.len();
-        self.buf.extend_from_slice(&prefix(len));
-        self.buf.resize(start + PREFIX + len, 0);
-        fill(&mut self.buf[start + PREFIX..]);
+        self.buf.resize(start + head + len, 0);
+        match self.header {
+            Header::Length => self.buf[start..start + head].copy_from_slice(&prefix(len)),
+            Header::Vnet => vnet::emit(&mut self.buf[start..start + head], csum),
+        }
+        fill(&mut self.buf[start + head..]);
         self.frames.push(start..self.buf.len());
         true
     }
@@ -55,11 +114,17 @@ impl TxQueue {
         self.push(frame.len(), |b| b.copy_from_slice(frame))
     }
 
-    /// The frames, without prefixes.
+    /// The frames, without headers.
     pub fn frames(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let head = self.head();
         self.frames
             .iter()
-            .map(|r| &self.buf[r.start + PREFIX..r.end])
+            .map(move |r| &self.buf[r.start + head..r.end])
+    }
+
+    /// Each frame with its header (one tap write each).
+    pub fn records(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.frames.iter().map(|r| &self.buf[r.clone()])
     }
 
     /// All records with their prefixes, back to back (qemu's wire format).
@@ -89,6 +154,21 @@ mod tests {
         assert_eq!(q.stream_bytes(), &[0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 2, 9, 9]);
         q.clear();
         assert!(q.is_empty());
+    }
+
+    #[test]
+    fn vnet_records_carry_the_checksum_request() {
+        let mut q = TxQueue::new(1000);
+        q.set_header(Header::Vnet);
+        assert!(q.push_frame(&[1, 2]));
+        assert!(q.push_partial(3, (34, 16), |b| b.copy_from_slice(&[7, 8, 9])));
+        assert_eq!(
+            q.frames().collect::<Vec<_>>(),
+            vec![&[1, 2][..], &[7, 8, 9][..]]
+        );
+        let r: Vec<_> = q.records().collect();
+        assert_eq!(r[0], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(r[1], &[1, 0, 0, 0, 0, 0, 34, 0, 16, 0, 7, 8, 9]);
     }
 
     #[test]

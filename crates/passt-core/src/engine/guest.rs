@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use crate::backend::qemu::{Closed, QemuListener, QemuStream};
 use crate::backend::tap::Tap;
 use crate::backend::txqueue::TxQueue;
+use crate::backend::vnet::Rx;
 use crate::sys::Epoll;
 
 use super::token::{Kind, Token};
@@ -115,8 +116,13 @@ impl GuestLink {
         Ok(true)
     }
 
-    /// Reads frames from the guest into `frame`.
-    pub fn receive(&mut self, epoll: &Epoll, frame: impl FnMut(&[u8])) -> io::Result<LinkState> {
+    /// Reads frames from the guest into `frame`, with what the link says
+    /// of their checksums (qemu's stream: nothing, `Plain`).
+    pub fn receive(
+        &mut self,
+        epoll: &Epoll,
+        mut frame: impl FnMut(&[u8], Rx),
+    ) -> io::Result<LinkState> {
         match self {
             GuestLink::Tap(tap) => tap.receive(frame).map(|()| LinkState::Up),
             GuestLink::Qemu {
@@ -128,7 +134,7 @@ impl GuestLink {
                 let Some(s) = stream else {
                     return Ok(LinkState::Up);
                 };
-                let reason = match s.receive(frame) {
+                let reason = match s.receive(|f| frame(f, Rx::Plain)) {
                     Ok(()) => return Ok(LinkState::Up),
                     Err(Closed::Eof) => "guest closed the connection".to_owned(),
                     Err(Closed::Desync(b)) => {

@@ -252,6 +252,10 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     let timer = IntervalTimer::new(config.tick)?;
     epoll.add_readable(&shared.waker, Token::of(Kind::Waker).encode())?;
     epoll.add_readable(&timer, Token::of(Kind::Timer).encode())?;
+    let mut tx = TxQueue::new(TX_QUEUE);
+    if matches!(config.backend, Some(BackendSpec::Tap(_))) {
+        tx.set_header(crate::backend::txqueue::Header::Vnet);
+    }
     let link = match config.backend {
         Some(spec) => {
             let (link, path) = GuestLink::open(spec, &epoll)?;
@@ -349,7 +353,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
             gate,
         },
         l2: L2::new(config.guest),
-        tx: TxQueue::new(TX_QUEUE),
+        tx,
         pcap,
         listeners,
         ns_auto,
@@ -669,12 +673,17 @@ impl Engine {
             &self.shared.stats,
         );
         let mut new_flows = Vec::new();
-        let state = link.receive(&self.epoll, |frame| {
+        let state = link.receive(&self.epoll, |frame, rx| {
             Stats::add(&stats.frames_in, 1);
+            if rx == crate::backend::vnet::Rx::Unsupported {
+                stats.drop(crate::wire::DropReason::Unsupported);
+                return;
+            }
             if let Some(p) = pcap {
                 let _ = p.frame(frame, stamp);
             }
-            match l2.guest_frame(frame, now, tx, flows) {
+            let trusted = rx == crate::backend::vnet::Rx::Trusted;
+            match l2.guest_frame(frame, trusted, now, tx, flows) {
                 Ok(Some(new)) => new_flows.push(new),
                 Ok(None) => {}
                 Err(reason) => stats.drop(reason),

@@ -1,6 +1,9 @@
-//! The tap device of pasta mode: `/dev/net/tun` with `IFF_TAP | IFF_NO_PI`,
-//! so that one read is one Ethernet frame with no extra header. The device
-//! belongs to the network namespace the descriptor was opened in.
+//! The tap device of pasta mode: `/dev/net/tun` with `IFF_TAP | IFF_NO_PI
+//! | IFF_VNET_HDR`, so that one read is one Ethernet frame behind a
+//! virtio-net header, and checksum offload on (`TUN_F_CSUM`): the
+//! namespace's kernel hands over TCP and UDP without computing their
+//! checksums, and takes ours the same way (see `backend::vnet`). The
+//! device belongs to the network namespace the descriptor was opened in.
 
 use std::ffi::CStr;
 use std::io;
@@ -12,6 +15,9 @@ use nix::sys::stat::Mode;
 const IFNAMSIZ: usize = 16;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
+const IFF_VNET_HDR: libc::c_short = 0x4000;
+/// `TUNSETOFFLOAD` flag: the peer may leave checksums to us.
+const TUN_F_CSUM: libc::c_int = 0x01;
 const IFF_UP: libc::c_short = 0x1;
 
 #[repr(C)]
@@ -22,6 +28,7 @@ struct IfReq {
 }
 
 nix::ioctl_write_ptr_bad!(tun_set_iff, 0x400454ca, IfReq);
+nix::ioctl_write_int_bad!(tun_set_offload, 0x400454d0);
 nix::ioctl_read_bad!(get_if_flags, libc::SIOCGIFFLAGS, IfReq);
 nix::ioctl_write_ptr_bad!(set_if_flags, libc::SIOCSIFFLAGS, IfReq);
 
@@ -53,9 +60,11 @@ pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
     // SAFETY: `open` returned a new descriptor.
     let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
     let mut req = ifreq(name)?;
-    req.flags = IFF_TAP | IFF_NO_PI;
+    req.flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     // SAFETY: `req` is a valid ifreq for TUNSETIFF.
     unsafe { tun_set_iff(fd.as_raw_fd(), &req) }?;
+    // SAFETY: TUNSETOFFLOAD takes its flags by value.
+    unsafe { tun_set_offload(fd.as_raw_fd(), TUN_F_CSUM) }?;
     let actual = CStr::from_bytes_until_nul(&req.name)
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_else(|_| name.to_owned());

@@ -99,6 +99,13 @@ pub fn pseudo_header(src: IpAddr, dst: IpAddr, proto: u8, length: usize) -> u32 
     }
 }
 
+/// What the checksum field holds when the checksum is left for a device
+/// to complete (checksum offload): the pseudo-header sum, folded and not
+/// complemented, so that summing the packet over it gives the checksum.
+pub fn partial(src: IpAddr, dst: IpAddr, proto: u8, length: usize) -> u16 {
+    !finish(pseudo_header(src, dst, proto, length))
+}
+
 fn v6(a: IpAddr) -> Ipv6Addr {
     match a {
         IpAddr::V4(a) => a.to_ipv6_mapped(),

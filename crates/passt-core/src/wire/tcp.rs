@@ -259,9 +259,19 @@ impl<'a> Repr<'a> {
         src: IpAddr,
         dst: IpAddr,
     ) -> Result<Repr<'a>, DropReason> {
+        Self::parse_with(buf, src, dst, true)
+    }
+
+    /// As `parse`, with the checksum verified only if `verify`.
+    pub fn parse_with<B: AsRef<[u8]> + ?Sized>(
+        buf: &'a B,
+        src: IpAddr,
+        dst: IpAddr,
+        verify: bool,
+    ) -> Result<Repr<'a>, DropReason> {
         let b = buf.as_ref();
         let p = Packet::new_checked(b)?;
-        if !p.verify_checksum(src, dst) {
+        if verify && !p.verify_checksum(src, dst) {
             return Err(DropReason::BadChecksum);
         }
         let header_len = p.header_len();
@@ -309,6 +319,29 @@ impl<'a> Repr<'a> {
         src: IpAddr,
         dst: IpAddr,
     ) {
+        let mut p = self.emit_fields(buf, payload_len);
+        p.fill_checksum(src, dst);
+    }
+
+    /// As `emit_header`, with the checksum left for the device to
+    /// complete (`checksum::partial`): the payload is not summed.
+    pub fn emit_header_offload<B: AsMut<[u8]> + ?Sized>(
+        &self,
+        buf: &mut B,
+        payload_len: usize,
+        src: IpAddr,
+        dst: IpAddr,
+    ) {
+        let len = self.header_len() + payload_len;
+        let mut p = self.emit_fields(buf, payload_len);
+        p.set_checksum(checksum::partial(src, dst, PROTO_TCP, len));
+    }
+
+    fn emit_fields<'b, B: AsMut<[u8]> + ?Sized>(
+        &self,
+        buf: &'b mut B,
+        payload_len: usize,
+    ) -> Packet<&'b mut [u8]> {
         let header_len = self.header_len();
         let mut p = Packet::new_unchecked(&mut buf.as_mut()[..header_len + payload_len]);
         p.set_src_port(self.src_port);
@@ -322,7 +355,7 @@ impl<'a> Repr<'a> {
         // against it): the pointer is read through the view, written 0.
         p.set_urgent_at(0);
         self.options.emit(p.options_mut());
-        p.fill_checksum(src, dst);
+        p
     }
 }
 

@@ -160,9 +160,19 @@ impl<'a> Repr<'a> {
         src: IpAddr,
         dst: IpAddr,
     ) -> Result<Repr<'a>, DropReason> {
+        Self::parse_with(buf, src, dst, true)
+    }
+
+    /// As `parse`, with the checksum verified only if `verify`.
+    pub fn parse_with<B: AsRef<[u8]> + ?Sized>(
+        buf: &'a B,
+        src: IpAddr,
+        dst: IpAddr,
+        verify: bool,
+    ) -> Result<Repr<'a>, DropReason> {
         let b = buf.as_ref();
         let p = Packet::new_checked(b)?;
-        if !p.verify_checksum(src, dst) {
+        if verify && !p.verify_checksum(src, dst) {
             return Err(DropReason::BadChecksum);
         }
         Ok(Repr {
@@ -207,6 +217,24 @@ pub fn emit(
     p.set_dst_port(dst_port);
     p.set_len((HEADER_LEN + payload_len) as u16);
     p.fill_checksum(src, dst);
+}
+
+/// As `emit`, with the checksum left for the device to complete
+/// (`checksum::partial`): the payload is not summed.
+pub fn emit_offload(
+    b: &mut [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    src_port: u16,
+    dst_port: u16,
+    payload_len: usize,
+) {
+    let len = HEADER_LEN + payload_len;
+    let mut p = Packet::new_unchecked(b);
+    p.set_src_port(src_port);
+    p.set_dst_port(dst_port);
+    p.set_len(len as u16);
+    p.set_checksum(checksum::partial(src, dst, PROTO_UDP, len));
 }
 
 #[cfg(test)]
