@@ -18,7 +18,7 @@ export class Engine extends EventEmitter {
   /** Resolves with the reason once the engine has stopped, whoever stopped it. */
   readonly done: Promise<string>;
 
-  private constructor(config: BindingConfig, policy: Policy) {
+  private constructor(config: BindingConfig, policy: Policy, events: boolean) {
     super();
     let finish: (reason: string) => void = () => {};
     this.done = new Promise((resolve) => (finish = resolve));
@@ -32,8 +32,9 @@ export class Engine extends EventEmitter {
         setTimeout(() => finish(event.reason), 20);
       }
     };
-    // Without policy flags the engine asks nothing: no callback to keep.
-    const onPolicy = config.policy
+    // Without policy flags the engine asks nothing: no callback to keep;
+    // with a decision worker, only for flow events someone listens to.
+    const onPolicy = config.policy && events
       ? policyHandler(policy, {
           onFlowOpen: (flows) => flows.forEach((f) => this.emit('flow-open', f)),
           onFlowEnd: (records) => records.forEach((r) => this.emit('flow-end', r)),
@@ -46,8 +47,8 @@ export class Engine extends EventEmitter {
 
   /** Starts an engine; throws if it cannot (socket in use, namespace...).
    * `policy` answers the requests `config.policy` turns on. */
-  static start(config: BindingConfig, policy: Policy = {}): Engine {
-    return new Engine(config, policy);
+  static start(config: BindingConfig, policy: Policy = {}, events = true): Engine {
+    return new Engine(config, policy, events);
   }
 
   /** The engine's counters; after a stop, their final values. */

@@ -160,7 +160,18 @@ export interface BindingConfig {
    * decision per new outbound / inbound flow, batches of opened and
    * finished flows. A decision not made within `timeoutMs` (default 100)
    * is the default (allow), with a warning event. */
-  policy?: { outbound?: boolean; inbound?: boolean; flowOpen?: boolean; flowEnd?: boolean; timeoutMs?: number };
+  policy?: {
+    outbound?: boolean;
+    inbound?: boolean;
+    flowOpen?: boolean;
+    flowEnd?: boolean;
+    timeoutMs?: number;
+    /** A decision worker's queue (policyQueueCreate): decisions go
+     * there, and finished flows too with `workerFlowEnd`; `onPolicy`
+     * then gets only flow-open/flow-end batches. */
+    queue?: number;
+    workerFlowEnd?: boolean;
+  };
   backend?:
     | { kind: 'qemu'; path?: string; oneOff: boolean }
     | { kind: 'qemu-fd'; fd: number }
@@ -250,6 +261,16 @@ export interface Binding {
    * listening sockets close at once (flows already open go on). Returns
    * how many were removed. */
   engineForwardRemove(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number;
+  /** A queue a decision worker serves (its id). */
+  policyQueueCreate(): number;
+  /** In a worker thread only (it blocks): the next request, `null` after
+   * `timeoutMs` without one, `false` once the engine is gone. */
+  policyQueueNext(
+    queue: number,
+    timeoutMs: number,
+  ): ({ type: 'outbound' | 'inbound'; flow: FlowInfo; token: number } | { type: 'flow-end'; records: FlowRecord[] }) | null | false;
+  /** The worker's answer to the request `token`. */
+  policyQueueAnswer(queue: number, token: number, verdict: Verdict | { error: string }): void;
   /** Joins the engine thread (at most 1 s); throws if it does not stop. */
   engineStop(handle: EngineHandle): void;
   engineStats(handle: EngineHandle): EngineStats;

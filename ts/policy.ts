@@ -3,9 +3,10 @@
 // `onPolicy` function that answers the engine's requests with it.
 import { existsSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ConfigError } from './config/errors.js';
-import type { BindingConfig, Endpoint, FlowInfo, FlowRecord, PolicyRequest, Verdict } from './native.js';
+import { native, type BindingConfig, type Endpoint, type FlowInfo, type FlowRecord, type PolicyRequest, type Verdict } from './native.js';
 
 /** A hook's answer: 'allow', 'reject', or allow with a rewrite. */
 export type PolicyAnswer = Verdict;
@@ -100,7 +101,7 @@ export interface PolicyHandlerOptions {
 
 type OnPolicy = (r: PolicyRequest) => Verdict | Promise<Verdict> | void;
 
-function isThenable(v: unknown): v is PromiseLike<unknown> {
+export function isThenable(v: unknown): v is PromiseLike<unknown> {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
@@ -120,7 +121,7 @@ function checked(hook: string, v: unknown): Verdict {
   throw new Error(`policy ${hook} hook returned ${describe(v)}, not 'allow', 'reject' or a rewrite`);
 }
 
-function message(e: unknown): string {
+export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
@@ -164,4 +165,44 @@ export function policyHandler(policy: Policy, opts: PolicyHandlerOptions): OnPol
         return;
     }
   };
+}
+
+/** Which hooks a policy module has (as its worker reports them). */
+export interface PolicyHooks {
+  outbound: boolean;
+  inbound: boolean;
+  flowEnd: boolean;
+}
+
+/** A decision worker serving `queue` with the module in `file`. */
+export interface PolicyWorker {
+  queue: number;
+  hooks: PolicyHooks;
+  /** Warnings the worker's hooks raised (flowEnd failures). */
+  onWarning(listener: (message: string) => void): void;
+}
+
+/** Starts a decision worker (policy-worker.ts) for the module in `file`;
+ * resolves once the module is loaded, with which hooks it has; rejects
+ * with the load error (one line naming --policy and the file). The
+ * worker never keeps the process alive and ends with its engine. */
+export function startPolicyWorker(file: string): Promise<PolicyWorker> {
+  const queue = native().policyQueueCreate();
+  // Compiled next to this file; under tsx (tests) the .ts one.
+  const here = fileURLToPath(import.meta.url);
+  const script = here.endsWith('.ts') ? here.replace(/policy\.ts$/, 'policy-worker.ts') : here.replace(/policy\.js$/, 'policy-worker.js');
+  const worker = new Worker(script, {
+    workerData: { file, queue },
+    ...(script.endsWith('.ts') ? { execArgv: ['--import=tsx'] } : {}),
+  });
+  worker.unref();
+  const listeners: ((m: string) => void)[] = [];
+  return new Promise((ok, fail) => {
+    worker.on('message', (m: { type: string; message?: string; hooks?: PolicyHooks }) => {
+      if (m.type === 'ready' && m.hooks) ok({ queue, hooks: m.hooks, onWarning: (l) => listeners.push(l) });
+      else if (m.type === 'error') fail(new ConfigError(m.message ?? `--policy ${file}: cannot load`));
+      else if (m.type === 'warning') listeners.forEach((l) => l(m.message ?? ''));
+    });
+    worker.on('error', (e) => fail(new ConfigError(`--policy ${file}: ${e.message}`)));
+  });
 }

@@ -380,9 +380,14 @@ pub fn no_splice(v: &Value) -> R<bool> {
     }
 }
 
-/// `policy: { outbound?, inbound?, flowOpen?, flowEnd?, timeoutMs? }`:
-/// which policy requests the engine makes.
-pub fn policy(v: &Value) -> R<Option<Hooks>> {
+/// A decision worker's queue id, and whether finished flows go there.
+pub type WorkerQueue = (u64, bool);
+
+/// `policy: { outbound?, inbound?, flowOpen?, flowEnd?, timeoutMs?,
+/// queue?, workerFlowEnd? }`: which policy requests the engine makes, and
+/// the worker queue that takes decisions (with whether finished flows go
+/// there too).
+pub fn policy(v: &Value) -> R<Option<(Hooks, Option<WorkerQueue>)>> {
     let Some(p) = section(v, "config", "policy")? else {
         return Ok(None);
     };
@@ -392,13 +397,16 @@ pub fn policy(v: &Value) -> R<Option<Hooks>> {
         Some(ms) => std::time::Duration::from_millis(ms),
         None => passt_core::flow::policy::DEFAULT_TIMEOUT,
     };
-    Ok(Some(Hooks {
+    let hooks = Hooks {
         outbound: flag(p, path, "outbound")?,
         inbound: flag(p, path, "inbound")?,
         flow_open: flag(p, path, "flowOpen")?,
         flow_end: flag(p, path, "flowEnd")?,
         timeout,
-    }))
+    };
+    let worker = int::<u64>(p, path, "queue")?
+        .map(|q| Ok::<_, String>((q, flag(p, path, "workerFlowEnd")?)));
+    Ok(Some((hooks, worker.transpose()?)))
 }
 
 /// `[{ addr, port }]`: forwards to remove, by bind address and port.

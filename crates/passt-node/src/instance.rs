@@ -22,6 +22,7 @@ use passt_core::netns::setup_pasta;
 use crate::convert::{self, Attach};
 use crate::napi::{CallInfo, Env, JsValue, NapiResult};
 use crate::napi_sys::NAPI_FUNCTION;
+use crate::policy::worker::{self, WorkerSink};
 use crate::policy::JsPolicy;
 use crate::tsfn::ThreadsafeFunction;
 use crate::value::Value;
@@ -80,13 +81,23 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         let udp = convert::udp_forwards(&config)?;
         ec.udp_forwards = bind_forwards(udp, "-u", forward::bind_udp, sink.as_ref())?;
         ec.tcp_auto = convert::tcp_auto(&config)?;
-        if let Some(hooks) = convert::policy(&config)? {
-            let f = match ci.args.get(2) {
-                Some(f) if env.type_of(*f)? == NAPI_FUNCTION => *f,
-                _ => return Err("config.policy needs an onPolicy function".into()),
+        if let Some((hooks, worker)) = convert::policy(&config)? {
+            let main = match ci.args.get(2) {
+                Some(f) if env.type_of(*f)? == NAPI_FUNCTION => {
+                    Some(JsPolicy(ThreadsafeFunction::new(env, *f, "enginePolicy")?))
+                }
+                _ => None,
             };
-            let tsfn = ThreadsafeFunction::new(env, f, "enginePolicy")?;
-            ec.policy = Some((hooks, Box::new(JsPolicy(tsfn))));
+            let sink: Box<dyn passt_core::flow::policy::PolicySink> = match (worker, main) {
+                (Some((queue, flow_end)), main) => Box::new(WorkerSink {
+                    queue: worker::get(queue).ok_or("policy.queue: no such queue")?,
+                    flow_end,
+                    main,
+                }),
+                (None, Some(main)) => Box::new(main),
+                (None, None) => return Err("config.policy needs an onPolicy function".into()),
+            };
+            ec.policy = Some((hooks, sink));
         }
         match convert::attach(&config)? {
             None => {}
@@ -225,6 +236,41 @@ pub fn forward_remove(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
     let addrs = convert::addresses(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
     let n = handle.remove_forwards(udp, addrs);
     env.make(&Value::Number(n as f64))
+}
+
+/// `policyQueueCreate()`: a queue for a decision worker (its id).
+pub fn queue_create(env: Env, _ci: CallInfo) -> NapiResult<JsValue> {
+    env.make(&Value::Number(worker::create() as f64))
+}
+
+fn queue_id(env: Env, ci: &CallInfo) -> NapiResult<u64> {
+    match env.read(ci.arg(0, "queue id")?)? {
+        Value::Number(n) if n.fract() == 0.0 && n >= 0.0 => Ok(n as u64),
+        _ => Err("queue id: expected a number".into()),
+    }
+}
+
+/// `policyQueueNext(id, timeoutMs)`: blocks (a worker thread only) until
+/// a request comes, `null` after the timeout, `false` once the engine is
+/// gone.
+pub fn queue_next(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let id = queue_id(env, &ci)?;
+    let ms = match env.read(ci.arg(1, "timeout")?)? {
+        Value::Number(n) if n >= 0.0 => n.min(60_000.0) as u64,
+        _ => return Err("timeout: expected milliseconds".into()),
+    };
+    env.make(&worker::next(id, std::time::Duration::from_millis(ms)))
+}
+
+/// `policyQueueAnswer(id, token, verdict)`.
+pub fn queue_answer(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let id = queue_id(env, &ci)?;
+    let token = match env.read(ci.arg(1, "token")?)? {
+        Value::Number(n) if n.fract() == 0.0 && n >= 0.0 => n as u64,
+        _ => return Err("token: expected a number".into()),
+    };
+    worker::answer(id, token, &env.read(ci.arg(2, "verdict")?)?);
+    env.undefined()
 }
 
 /// Whether the protocol argument says UDP (else TCP).
