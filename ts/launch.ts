@@ -10,7 +10,6 @@ import type { Config } from './config/types.js';
 import { expand } from './config/portspec.js';
 import type { EngineStats } from './native.js';
 import { Logger } from './log.js';
-import { loadPolicy } from './policy.js';
 
 /** Set in the environment of the background copy of ourselves. */
 const DAEMON_ENV = 'PASST_TS_DAEMON';
