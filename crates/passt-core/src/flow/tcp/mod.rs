@@ -178,6 +178,11 @@ struct Conn<S> {
     space_seen: u32,
     /// The guest link's queue refused a segment: push again on the timer.
     blocked: bool,
+    /// The socket may have data past the peek offset: set by every
+    /// socket event (edge-triggered: new data always brings one) and by a
+    /// rewind, cleared when a peek finds nothing. A guest segment then
+    /// costs no empty peek (on an upload, one per segment).
+    host_readable: bool,
     /// Addresses, bytes, start: for flow records.
     meta: Meta,
     /// How the flow ended, when not by its last segment (a timeout).
@@ -218,6 +223,7 @@ impl<S> Conn<S> {
             drained: false,
             space_seen: 0,
             blocked: false,
+            host_readable: true,
             meta,
             end: None,
         }
@@ -604,6 +610,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         let mut close = false;
         if let Some(c) = self.slots[index].as_mut() {
             c.last_active = now;
+            c.host_readable = true;
             if c.state == State::Connecting {
                 if !writable {
                     return None;
@@ -809,6 +816,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     /// Resends from the oldest unacknowledged byte.
     fn rewind(c: &mut Conn<S>) {
         c.snd_nxt = c.snd_una;
+        c.host_readable = true;
         if c.fin_seq.is_some_and(|f| !c.snd_una.after(f)) {
             c.fin_seq = None;
         }
@@ -854,7 +862,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         let mut sent_any = false;
         c.blocked = false;
         for _ in 0..SEGMENTS_PER_ROUND {
-            if c.fin_seq.is_some() {
+            if c.fin_seq.is_some() || !c.host_readable {
                 break;
             }
             let in_flight = c.snd_nxt.since(c.snd_una);
@@ -893,7 +901,10 @@ impl<S: FlowSocket> TcpFlows<S> {
                     c.snd_nxt = c.snd_nxt.plus(n as u32);
                     c.ack_due = false;
                 }
-                Ok(Read::WouldBlock) => break,
+                Ok(Read::WouldBlock) => {
+                    c.host_readable = false;
+                    break;
+                }
                 Ok(Read::Eof) => {
                     let queued = out(Segment {
                         src: c.key.dst,
