@@ -2,7 +2,9 @@
 // small ones written here) in the fake host, against real clients and
 // servers: refusals, a redirect, an inbound port mapping, flow records
 // whose bytes match what moved, a slow hook that parks one flow while
-// others keep going, a throwing hook, and many short flows.
+// others keep going, a throwing hook, and many short flows. Decisions
+// get 5 s (--policy-timeout) where the test depends on the hook's
+// answer: a loaded CI machine must not turn a decision into the default.
 import test from 'ava';
 import { inFakehost, remoteNs } from '../helpers/fakehost.js';
 import { httpServer } from '../helpers/http.js';
@@ -33,7 +35,7 @@ try:
     s.send(b"x"); s.recv(10); print("udp answered")
 except OSError as e:
     print("udp errno", e.errno, "ms", int((time.time() - t0) * 1000))`)}
-    PASST_ALLOW_PORTS=18080 node dist/cli/pasta.js --config-net -q --policy examples/allow-list.mjs -- sh -c "
+    PASST_ALLOW_PORTS=18080 node dist/cli/pasta.js --config-net -q --policy examples/allow-list.mjs --policy-timeout 5000 -- sh -c "
       echo allowed \\$(curl -sS -m 5 http://192.0.2.1:18080/x)
       start=\\$(date +%s%N)
       curl -sS -m 10 http://192.0.2.1:18081/x 2>&1
@@ -61,7 +63,7 @@ test('redirect: the guest\'s 10.0.0.1:5432 reaches the host\'s 127.0.0.1:15432',
     `set -u; d=$(mktemp -d); echo "db $RANDOM" > $d/x; cat $d/x
     python3 -m http.server 15432 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & s=$!
     ${waitPort('127.0.0.1', 15432)}
-    node dist/cli/pasta.js --config-net -q --policy examples/redirect.mjs -- sh -c '
+    node dist/cli/pasta.js --config-net -q --policy examples/redirect.mjs --policy-timeout 5000 -- sh -c '
       echo "got $(curl -sS -m 5 http://10.0.0.1:5432/x)"'
     kill $s; rm -rf $d`,
   ]);
@@ -84,7 +86,7 @@ test('inbound: a hook maps host port 18088 to guest port 80; the server sees the
 };`)}
     ${file('ns.sh', `python3 $1/srv.py 80 $1 0.0.0.0 & s=$!
 sleep 8; kill $s`)}
-    node dist/cli/pasta.js --config-net -q -t 18088 --policy $d/map.mjs -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
+    node dist/cli/pasta.js --config-net -q -t 18088 --policy $d/map.mjs --policy-timeout 5000 -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
     for i in $(seq 60); do rx curl -s -m 1 http://198.51.100.1:18088/x >/dev/null 2>&1 && break; sleep 0.2; done
     echo "remote $(rx curl -sS -m 5 http://198.51.100.1:18088/x)"
     wait $p; cat $d/ns.log; kill $r; rm -rf $d`,
@@ -222,7 +224,7 @@ test('a hook that throws: the flow gets the default (allow), a warning, and a co
     return 'allow';
   },
 };`)}
-    node dist/cli/pasta.js --config-net --stats --policy $d/throw.mjs -- sh -c '
+    node dist/cli/pasta.js --config-net --stats --policy $d/throw.mjs --policy-timeout 5000 -- sh -c '
       echo "got $(curl -sS -m 5 http://192.0.2.1:18301/x)"'
     echo "pasta=$?"; kill $s; rm -rf $d`,
   ]);
@@ -309,7 +311,7 @@ curl -sS -m 5 http://127.0.0.1:15301/x > /dev/null 2>&1; echo "T-denied rc=$?"
 sleep 6; kill $h $u`)}
     python3 -m http.server 15300 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w0=$!
     python3 -m http.server 15301 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w1=$!
-    node dist/cli/pasta.js --config-net -q -t 18090 -u 18091 -T 15300,15301 --policy $d/map.mjs -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
+    node dist/cli/pasta.js --config-net -q -t 18090 -u 18091 -T 15300,15301 --policy $d/map.mjs --policy-timeout 5000 -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
     for i in $(seq 60); do curl -s -m 1 http://127.0.0.1:18090/x >/dev/null 2>&1 && break; sleep 0.2; done
     echo "t-loopback $(curl -sS -m 5 http://127.0.0.1:18090/x)"
     echo "u-remote $(rx python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(b"hi", ("198.51.100.1", 18091)); print(s.recv(100).decode())')"
@@ -340,7 +342,7 @@ test('outbound: a hook chooses the source address the host sees, and refuses a p
 };`)}
     python3 $d/srv.py 18120 $d 127.0.0.1 & s=$!
     ${waitPort('127.0.0.1', 18120)}
-    node dist/cli/pasta.js --config-net -q --policy $d/src.mjs -- sh -c '
+    node dist/cli/pasta.js --config-net -q --policy $d/src.mjs --policy-timeout 5000 -- sh -c '
       echo "got $(curl -sS -m 5 http://192.0.2.1:18120/x)"
       ping -c 1 -W 2 192.0.2.1; echo "ping=$?"'
     kill $s; rm -rf $d`,

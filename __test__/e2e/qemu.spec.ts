@@ -217,7 +217,7 @@ pol=$(mktemp --suffix=.mjs)
 cat > $pol <<'JS'
 ${policy}
 JS
-${start('--policy $pol')}
+${start('--policy $pol --policy-timeout 5000')}
 cat > $dir/dns.py <<'PY'
 ${dnsServer}
 PY
