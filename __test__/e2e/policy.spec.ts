@@ -311,7 +311,7 @@ curl -sS -m 5 http://127.0.0.1:15301/x > /dev/null 2>&1; echo "T-denied rc=$?"
 sleep 6; kill $h $u`)}
     python3 -m http.server 15300 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w0=$!
     python3 -m http.server 15301 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w1=$!
-    node dist/cli/pasta.js --config-net -q -t 18090 -u 18091 -T 15300,15301 --policy $d/map.mjs --policy-timeout 5000 -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
+    node dist/cli/pasta.js --config-net -q --log-flows -t 18090 -u 18091 -T 15300,15301 --policy $d/map.mjs --policy-timeout 5000 -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
     for i in $(seq 60); do curl -s -m 1 http://127.0.0.1:18090/x >/dev/null 2>&1 && break; sleep 0.2; done
     echo "t-loopback $(curl -sS -m 5 http://127.0.0.1:18090/x)"
     echo "u-remote $(rx python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(b"hi", ("198.51.100.1", 18091)); print(s.recv(100).decode())')"
@@ -325,6 +325,10 @@ sleep 6; kill $h $u`)}
   t.regex(r.stdout, /^udp client 198\.51\.100\.2$/m, out);
   t.regex(r.stdout, new RegExp(`^T-allowed ${want}$`, 'm'), out);
   t.regex(r.stdout, /^T-denied rc=(5[26]|7)$/m, out);
+  // Spliced flows have flow records too (--log-flows).
+  t.regex(r.stdout, /tcp inbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:18090 .*closed/, out);
+  t.regex(r.stdout, /tcp outbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:15300 .*closed/, out);
+  t.regex(r.stdout, /tcp outbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:15301 .*rejected/, out);
 });
 
 test('outbound: a hook chooses the source address the host sees, and refuses a ping with ICMP', async (t) => {

@@ -152,7 +152,7 @@ pub struct Census {
     pub udp_splice: u64,
     /// Flows waiting for a policy decision.
     pub parked: u64,
-    /// Payload bytes of TCP and UDP flows through the guest link, ended
+    /// Payload bytes of TCP and UDP flows, spliced TCP included, ended
     /// and live: [from the guest, to the guest].
     pub bytes: [u64; 2],
     pub policy: Counts,
@@ -326,7 +326,8 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     let hooks = gate.as_ref().map(|g| g.hooks).unwrap_or_default();
     let mut tcp = TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520));
     let mut udp = UdpFlows::new(config.gateway_map);
-    for rec in [&mut tcp.rec, &mut udp.rec] {
+    let mut splice = SpliceFlows::new();
+    for rec in [&mut tcp.rec, &mut udp.rec, &mut splice.rec] {
         rec.on_end = hooks.flow_end;
         rec.on_open = hooks.flow_open;
     }
@@ -358,7 +359,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         listeners,
         ns_auto,
         splice_listeners: config.splice_forwards.into_iter().map(Some).collect(),
-        splice: SpliceFlows::new(),
+        splice,
         ns_pool,
         udp_batch: RecvBatch::new(crate::sys::udp::MAX_BATCH),
         udp_splice_listeners: config.udp_splice_forwards,
@@ -471,6 +472,7 @@ impl Engine {
         // the counts stay readable.
         self.flows.tcp.clear();
         self.flows.udp.clear();
+        self.splice.finish();
         if let Some(gate) = self.flows.gate.as_mut() {
             for (_, flow) in gate.drain() {
                 if let Parked::TcpIn { sock, .. } = flow {
@@ -745,7 +747,7 @@ impl Engine {
                     dst,
                 };
                 if let Some(sock) = self.gate_splice(info, sock, true) {
-                    self.splice_to(sock, dst, true)?;
+                    self.splice_to(sock, dst, true, info)?;
                 }
                 continue;
             }
@@ -879,9 +881,9 @@ impl Engine {
                         .flatten()
                         .find(|f| f.listener.local_addr().ok() == Some(dst))
                         .map_or(dst, |f| f.target);
-                    self.splice_to(sock, rw.dst(target), false)?;
+                    self.splice_to(sock, rw.dst(target), false, info)?;
                 }
-                Some(rw) => self.splice_to(sock, rw.dst(dst), true)?,
+                Some(rw) => self.splice_to(sock, rw.dst(dst), true, info)?,
                 None => {
                     self.flows.tcp.rec.rejected(info, now);
                     sock.set_reset_on_close();
@@ -954,15 +956,21 @@ impl Engine {
     /// Hands opened and ended flows to whoever listens, a batch per tick.
     fn report_flows(&mut self) {
         let Some(gate) = &self.flows.gate else { return };
-        let (tcp, udp) = (&mut self.flows.tcp.rec, &mut self.flows.udp.rec);
-        if !tcp.opened.is_empty() || !udp.opened.is_empty() {
-            let mut opened = std::mem::take(&mut tcp.opened);
-            opened.append(&mut udp.opened);
+        let recs = [
+            &mut self.flows.tcp.rec,
+            &mut self.flows.udp.rec,
+            &mut self.splice.rec,
+        ];
+        let mut opened = Vec::new();
+        let mut ended = Vec::new();
+        for r in recs {
+            opened.append(&mut r.opened);
+            ended.append(&mut r.ended);
+        }
+        if !opened.is_empty() {
             gate.sink().opened(opened);
         }
-        if !tcp.ended.is_empty() || !udp.ended.is_empty() {
-            let mut ended = std::mem::take(&mut tcp.ended);
-            ended.append(&mut udp.ended);
+        if !ended.is_empty() {
             gate.sink().ended(ended);
         }
     }
@@ -1037,7 +1045,13 @@ impl Engine {
             splice: self.splice.len() as u64,
             udp_splice: self.udp_splice.len() as u64,
             parked: gate.map_or(0, |g| g.parked() as u64),
-            bytes: [tcp_bytes[0] + udp_bytes[0], tcp_bytes[1] + udp_bytes[1]],
+            bytes: {
+                let s = self.splice.bytes();
+                [
+                    tcp_bytes[0] + udp_bytes[0] + s[0],
+                    tcp_bytes[1] + udp_bytes[1] + s[1],
+                ]
+            },
             policy: gate.map(|g| g.counts).unwrap_or_default(),
         }
     }
@@ -1198,7 +1212,7 @@ impl Engine {
                 dst: at.unwrap_or(target),
             };
             if let Some(sock) = self.gate_splice(info, sock, false) {
-                self.splice_to(sock, target, false)?;
+                self.splice_to(sock, target, false, info)?;
             }
         }
         Ok(())
@@ -1282,22 +1296,41 @@ impl Engine {
         }
     }
 
-    /// Joins `sock` to a new connection to `dst`, in the namespace (`ns`)
-    /// or on the host.
-    fn splice_to(&mut self, sock: TcpSocket, dst: SocketAddr, ns: bool) -> io::Result<()> {
+    /// Joins `sock` to a new connection to `dst`, in the namespace (`ns`:
+    /// an inbound flow, whose far side is the guest's) or on the host (an
+    /// outbound one, `-T`, whose accepted side is the guest's). `info`
+    /// describes it for flow records.
+    fn splice_to(
+        &mut self,
+        sock: TcpSocket,
+        dst: SocketAddr,
+        ns: bool,
+        info: FlowInfo,
+    ) -> io::Result<()> {
         let out = if ns {
             self.ns_socket(dst.is_ipv6())
                 .and_then(|fd| TcpSocket::connect_on(fd, dst))
         } else {
             TcpSocket::connect(dst)
         };
-        self.splice_open(sock, out)
+        let local = out
+            .as_ref()
+            .ok()
+            .and_then(|s| s.local_sock().ok())
+            .unwrap_or(SocketAddr::new(crate::flow::unspecified(dst.is_ipv6()), 0));
+        let meta = crate::flow::record::Meta::new(info, (local, dst), Instant::now());
+        self.splice_open(sock, out, (meta, usize::from(ns)))
     }
 
     /// Starts a spliced flow: `out` is connecting; the client is reset if
     /// it could not be made.
-    fn splice_open(&mut self, sock: TcpSocket, out: io::Result<TcpSocket>) -> io::Result<()> {
-        match self.splice.open(sock, out) {
+    fn splice_open(
+        &mut self,
+        sock: TcpSocket,
+        out: io::Result<TcpSocket>,
+        meta: (crate::flow::record::Meta, usize),
+    ) -> io::Result<()> {
+        match self.splice.open(sock, out, meta) {
             Ok((index, gen)) => {
                 let none = Interest::default();
                 let connect = Interest {

@@ -25,6 +25,9 @@
 use std::io;
 use std::os::fd::AsFd;
 
+use std::time::Instant;
+
+use super::record::{End, Meta, Recorder};
 use crate::sys::pipe::{splice, Moved, Pipe};
 use crate::sys::tcp::TcpSocket;
 
@@ -67,6 +70,10 @@ struct Conn {
     /// What each side is registered for now.
     watched: [Interest; 2],
     gen: u8,
+    /// Addresses and bytes, for flow records; `guest` is the side in the
+    /// namespace (its bytes count as from the guest).
+    meta: Meta,
+    guest: usize,
 }
 
 /// What the engine must do after an event.
@@ -91,6 +98,8 @@ pub struct SpliceFlows {
     live: usize,
     /// Connections reset after an error (for the stats).
     pub resets: u64,
+    /// Opened and ended flows, for whoever listens.
+    pub rec: Recorder,
 }
 
 impl Default for SpliceFlows {
@@ -108,7 +117,18 @@ impl SpliceFlows {
             spare: Vec::new(),
             live: 0,
             resets: 0,
+            rec: Recorder::default(),
         }
+    }
+
+    /// Bytes of all flows, ended and live: [from, to the guest].
+    pub fn bytes(&self) -> [u64; 2] {
+        let mut b = self.rec.totals;
+        for c in self.slots.iter().flatten() {
+            b[0] += c.meta.bytes[0];
+            b[1] += c.meta.bytes[1];
+        }
+        b
     }
 
     pub fn len(&self) -> usize {
@@ -122,11 +142,13 @@ impl SpliceFlows {
     /// Joins `accepted` to `out`, a connection in progress. Returns the
     /// slot and generation to register side 1 under, for writability
     /// (connect completion); side 0 is registered once connected. On
-    /// error the client is reset.
+    /// error the client is reset. `meta` describes the flow; `guest` is
+    /// the side in the namespace.
     pub fn open(
         &mut self,
         accepted: TcpSocket,
         out: io::Result<TcpSocket>,
+        (meta, guest): (Meta, usize),
     ) -> io::Result<(usize, u8)> {
         let out = match out {
             Ok(s) if self.live < MAX_FLOWS => s,
@@ -156,7 +178,10 @@ impl SpliceFlows {
                 },
             ],
             gen: 0,
+            meta,
+            guest,
         };
+        self.rec.open(&conn.meta);
         let index = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -232,7 +257,12 @@ impl SpliceFlows {
     }
 
     fn close(&mut self, index: usize, reset: bool) {
+        self.close_as(index, if reset { End::Reset } else { End::Closed }, reset);
+    }
+
+    fn close_as(&mut self, index: usize, end: End, reset: bool) {
         if let Some(c) = self.slots[index].take() {
+            self.rec.end(&c.meta, end, Instant::now());
             if reset {
                 self.resets += 1;
                 for s in &c.sides {
@@ -254,7 +284,15 @@ impl SpliceFlows {
     /// Drops every flow (engine shutdown).
     pub fn clear(&mut self) {
         for i in 0..self.slots.len() {
-            self.close(i, true);
+            self.close_as(i, End::Stopped, true);
+        }
+    }
+
+    /// Ends every flow as the engine stops: recorded as stopped, the
+    /// sockets closed as they are.
+    pub fn finish(&mut self) {
+        for i in 0..self.slots.len() {
+            self.close_as(i, End::Stopped, false);
         }
     }
 }
@@ -330,6 +368,11 @@ impl Conn {
             if self.pending[d] > 0 {
                 if let Moved::Bytes(n) = splice(pipe.read.as_fd(), to.as_fd(), self.pending[d])? {
                     self.pending[d] -= n;
+                    if d == self.guest {
+                        self.meta.from_guest(n);
+                    } else {
+                        self.meta.to_guest(n);
+                    }
                     progress = true;
                 }
             }
@@ -367,6 +410,18 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, Instant};
+
+    /// Flow bookkeeping for a test flow (side 0 counts as the guest).
+    fn meta() -> (Meta, usize) {
+        let a: std::net::SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let info = crate::flow::record::FlowInfo {
+            proto: crate::flow::record::Proto::Tcp,
+            direction: crate::flow::record::Direction::Outbound,
+            src: a,
+            dst: a,
+        };
+        (Meta::new(info, (a, a), Instant::now()), 0)
+    }
 
     /// A flow between a client (side 0, accepted from `front`) and a
     /// server accepted from `back`; events are delivered by polling every
@@ -412,7 +467,11 @@ mod tests {
         let (mut client, accepted) = pair();
         let mut flows = SpliceFlows::new();
         let (index, gen) = flows
-            .open(accepted, TcpSocket::connect(server.local_addr().unwrap()))
+            .open(
+                accepted,
+                TcpSocket::connect(server.local_addr().unwrap()),
+                meta(),
+            )
             .unwrap();
         let (mut srv, _) = server.accept().unwrap();
         let mut rig = Rig { flows, index, gen };
@@ -444,7 +503,7 @@ mod tests {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let target = server.local_addr().unwrap();
         rig.flows
-            .open(accepted, TcpSocket::connect(target))
+            .open(accepted, TcpSocket::connect(target), meta())
             .unwrap();
         assert_eq!(rig.flows.spare.len(), 0);
     }
@@ -456,7 +515,9 @@ mod tests {
         drop(closed);
         let (mut client, accepted) = pair();
         let mut flows = SpliceFlows::new();
-        let (index, gen) = flows.open(accepted, TcpSocket::connect(target)).unwrap();
+        let (index, gen) = flows
+            .open(accepted, TcpSocket::connect(target), meta())
+            .unwrap();
         let mut rig = Rig { flows, index, gen };
         rig.spin(|f| f.is_empty());
         assert_eq!(rig.flows.resets, 1);
@@ -473,7 +534,11 @@ mod tests {
         let (_client, accepted) = pair();
         let mut flows = SpliceFlows::new();
         let (index, gen) = flows
-            .open(accepted, TcpSocket::connect(server.local_addr().unwrap()))
+            .open(
+                accepted,
+                TcpSocket::connect(server.local_addr().unwrap()),
+                meta(),
+            )
             .unwrap();
         let (_srv, _) = server.accept().unwrap();
         let before = flows.watched(index, gen, 1).unwrap();
