@@ -42,6 +42,9 @@ export interface CommonOptions extends GuestOverrides {
   /** How long a decision hook may take before the flow gets the default
    * (allow) and a warning event is emitted; default 100 ms. */
   policyTimeoutMs?: number;
+  /** What a flow gets when its decision hook throws, answers garbage or
+   * misses the timeout: 'allow' (default) or 'reject' (fail closed). */
+  policyDefault?: 'allow' | 'reject';
   /** Emit 'flow-open' and 'flow-end' events on the handle (true), or
    * 'flow-end' only ('end'). Off by default: each batch crosses threads. */
   flowEvents?: boolean | 'end';
@@ -195,6 +198,7 @@ function base(p: GuestPlan, o: CommonOptions, w?: PolicyWorker): BindingConfig {
     ...(o.flowEvents !== undefined ? { flowEvents: o.flowEvents } : {}),
     ...(t !== undefined ? { timeoutMs: t } : {}),
   });
+  if (flags && o.policyDefault === 'reject') flags.default = 'reject';
   if (flags && w) {
     flags.queue = w.queue;
     if (w.hooks.flowEnd) flags.workerFlowEnd = true;

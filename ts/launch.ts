@@ -107,11 +107,12 @@ function watch(log: Logger, c: Config, inst: Handle): void {
 /** --policy, --policy-timeout, --log-flows as API options. The module is
  * loaded here, in the copy that runs the engine: its load errors are one
  * line naming --policy. */
-async function hooks(c: Config): Promise<Pick<CommonOptions, 'policyFile' | 'policyTimeoutMs' | 'flowEvents'>> {
+async function hooks(c: Config): Promise<Pick<CommonOptions, 'policyFile' | 'policyTimeoutMs' | 'policyDefault' | 'flowEvents'>> {
   return {
     // Decisions in a worker thread: a flow waits microseconds, not tens.
     ...(c.policy ? { policyFile: c.policy.file } : {}),
     ...(c.policy?.timeoutMs !== undefined ? { policyTimeoutMs: c.policy.timeoutMs } : {}),
+    ...(c.policy?.default !== undefined ? { policyDefault: c.policy.default } : {}),
     ...(c.log.flows ? { flowEvents: 'end' as const } : {}),
   };
 }

@@ -166,6 +166,8 @@ export interface BindingConfig {
     flowOpen?: boolean;
     flowEnd?: boolean;
     timeoutMs?: number;
+    /** What a flow gets when its hook fails or misses the timeout. */
+    default?: 'allow' | 'reject';
     /** A decision worker's queue (policyQueueCreate): decisions go
      * there, and finished flows too with `workerFlowEnd`; `onPolicy`
      * then gets only flow-open/flow-end batches. */

@@ -226,7 +226,10 @@ test('a hook that throws: the flow gets the default (allow), a warning, and a co
 };`)}
     node dist/cli/pasta.js --config-net --stats --policy $d/throw.mjs --policy-timeout 5000 -- sh -c '
       echo "got $(curl -sS -m 5 http://192.0.2.1:18301/x)"'
-    echo "pasta=$?"; kill $s; rm -rf $d`,
+    echo "pasta=$?"
+    node dist/cli/pasta.js --config-net -q --policy $d/throw.mjs --policy-timeout 5000 --policy-default reject -- sh -c '
+      curl -sS -m 5 http://192.0.2.1:18301/x > /dev/null 2>&1; echo "closed rc=$?"'
+    kill $s; rm -rf $d`,
   ]);
   const out = r.stdout + r.stderr;
   const want = /^(ok \d+)$/m.exec(r.stdout)?.[1];
@@ -235,6 +238,9 @@ test('a hook that throws: the flow gets the default (allow), a warning, and a co
   t.regex(r.stderr, /outbound hook failed.*hook exploded/, out);
   t.regex(r.stderr, /policy asked \d+, .*errors 1\b/, out);
   t.regex(r.stdout, /pasta=0/, out);
+  // --policy-default reject: the same failure closes the flow instead.
+  t.regex(r.stdout, /^closed rc=7$/m, out);
+  t.regex(r.stderr, /outbound hook failed.*hook exploded; rejected/, out);
 });
 
 test('10,000 short flows with a no-op hook: none lost', async (t) => {

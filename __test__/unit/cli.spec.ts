@@ -50,6 +50,12 @@ test('pasta --policy-timeout abc: one line naming the option, exit 1', (t) => {
   t.is(r.stderr, 'pasta: --policy-timeout abc: not a number\n');
 });
 
+test('pasta --policy-default maybe: one line naming the option, exit 1', (t) => {
+  const r = run('pasta', ['--policy', 'examples/noop.mjs', '--policy-default', 'maybe']);
+  t.is(r.status, 1);
+  t.is(r.stderr, 'pasta: --policy-default maybe: not allow or reject\n');
+});
+
 test('passt --log-format xml: one line naming the option, exit 1', (t) => {
   const r = run('passt', ['--log-format', 'xml']);
   t.is(r.status, 1);

@@ -205,7 +205,12 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
   const timeout = timeoutText === undefined ? undefined : intIn(name('policy-timeout'), timeoutText, 1, 2 ** 31 - 1);
   // A timeout with no hook to time would be silently ignored: refused.
   if (timeout !== undefined && policy === undefined) throw new ConfigError(`${name('policy-timeout')}: needs ${name('policy')}`);
-  if (policy !== undefined) config.policy = timeout !== undefined ? { file: policy, timeoutMs: timeout } : { file: policy };
+  const dflt = one('policy-default');
+  if (dflt !== undefined && dflt !== 'allow' && dflt !== 'reject') throw new ConfigError(`${name('policy-default')} ${dflt}: not allow or reject`);
+  if (dflt !== undefined && policy === undefined) throw new ConfigError(`${name('policy-default')}: needs ${name('policy')}`);
+  if (policy !== undefined) {
+    config.policy = { file: policy, ...(timeout !== undefined ? { timeoutMs: timeout } : {}), ...(dflt !== undefined ? { default: dflt } : {}) };
+  }
   const logFile = one('log-file');
   if (logFile !== undefined) config.log.file = logFile;
   for (const long of ['interface', 'outbound-if4', 'outbound-if6', 'ns-ifname']) {

@@ -23,8 +23,8 @@ export interface Config {
     /** --log-format */
     format: 'text' | 'json';
   };
-  /** --policy FILE and --policy-timeout MS. */
-  policy?: { file: string; timeoutMs?: number };
+  /** --policy FILE, --policy-timeout MS, --policy-default allow|reject. */
+  policy?: { file: string; timeoutMs?: number; default?: 'allow' | 'reject' };
   foreground: boolean;
   pidFile?: string;
   pcap?: string;

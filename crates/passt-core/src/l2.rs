@@ -59,7 +59,8 @@ fn parked(
         src,
         dst,
     };
-    gate.park(info, make(), now).is_ok()
+    // No room to park it: dropped unless failing open.
+    gate.park(info, make(), now).is_ok() || !gate.overflow_allows()
 }
 
 /// A socket the engine must (re)register after a frame.

@@ -403,6 +403,11 @@ pub fn policy(v: &Value) -> R<Option<(Hooks, Option<WorkerQueue>)>> {
         flow_open: flag(p, path, "flowOpen")?,
         flow_end: flag(p, path, "flowEnd")?,
         timeout,
+        reject_by_default: match string(p, path, "default")?.as_deref() {
+            None | Some("allow") => false,
+            Some("reject") => true,
+            Some(other) => return Err(format!("policy.default: '{other}' is not allow or reject")),
+        },
     };
     let worker = int::<u64>(p, path, "queue")?
         .map(|q| Ok::<_, String>((q, flag(p, path, "workerFlowEnd")?)));

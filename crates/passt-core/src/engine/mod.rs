@@ -771,8 +771,13 @@ impl Engine {
                     seen: remote,
                 };
                 if let Err(p) = gate.park(info, parked, now) {
+                    let allow = gate.overflow_allows();
                     if let Parked::TcpIn { sock, .. } = *p {
-                        self.offer_tcp(sock, peer, remote, guest);
+                        if allow {
+                            self.offer_tcp(sock, peer, remote, guest);
+                        } else {
+                            sock.set_reset_on_close();
+                        }
                     }
                 }
                 continue;
@@ -1119,7 +1124,7 @@ impl Engine {
                                 seen,
                                 queue,
                             };
-                            if gate.park(info, parked, now).is_ok() {
+                            if gate.park(info, parked, now).is_ok() || !gate.overflow_allows() {
                                 continue;
                             }
                         }
@@ -1290,7 +1295,11 @@ impl Engine {
         match gate.park(info, Parked::Splice { sock, dst, ns }, Instant::now()) {
             Ok(()) => None,
             Err(p) => match *p {
-                Parked::Splice { sock, .. } => Some(sock),
+                Parked::Splice { sock, .. } if gate.overflow_allows() => Some(sock),
+                Parked::Splice { sock, .. } => {
+                    sock.set_reset_on_close();
+                    None
+                }
                 _ => None,
             },
         }

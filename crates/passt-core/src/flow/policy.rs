@@ -80,7 +80,8 @@ pub enum Decision {
     Reject,
 }
 
-/// Which hooks exist, and how long they may take.
+/// Which hooks exist, how long they may take, and what a flow gets when
+/// its hook fails or is late (allow, or reject: fail closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hooks {
     pub outbound: bool,
@@ -88,6 +89,7 @@ pub struct Hooks {
     pub flow_open: bool,
     pub flow_end: bool,
     pub timeout: Duration,
+    pub reject_by_default: bool,
 }
 
 impl Default for Hooks {
@@ -98,6 +100,7 @@ impl Default for Hooks {
             flow_open: false,
             flow_end: false,
             timeout: DEFAULT_TIMEOUT,
+            reject_by_default: false,
         }
     }
 }
@@ -259,8 +262,23 @@ impl Gate {
         self.by_key.contains_key(&(proto, src, dst))
     }
 
+    /// The decision a failed or late hook leaves.
+    fn default_decision(&self) -> (Decision, &'static str) {
+        if self.hooks.reject_by_default {
+            (Decision::Reject, "rejected")
+        } else {
+            (Decision::Allow(Rewrite::default()), "allowed")
+        }
+    }
+
+    /// Whether a flow that could not be parked (too many waiting) may go
+    /// on: only when the default is to allow.
+    pub fn overflow_allows(&self) -> bool {
+        !self.hooks.reject_by_default
+    }
+
     /// Parks a new flow and asks about it. `Err(flow)`: too many parked;
-    /// the caller goes on as if allowed.
+    /// the caller goes on as the default says (`overflow_allows`).
     pub fn park(&mut self, info: FlowInfo, flow: Parked, now: Instant) -> Result<(), Box<Parked>> {
         if self.waiting.len() >= MAX_PARKED {
             self.counts.timeouts += 1;
@@ -356,12 +374,13 @@ impl Gate {
                 }
                 Verdict::Failed(why) => {
                     self.counts.errors += 1;
+                    let (decision, said) = self.default_decision();
                     warn(format!(
-                        "policy: {} hook failed for {}: {why}; allowed",
+                        "policy: {} hook failed for {}: {why}; {said}",
                         w.info.direction.as_str(),
                         describe(&w.info)
                     ));
-                    Decision::Allow(Rewrite::default())
+                    decision
                 }
             };
             out.push((w.info, w.flow, decision));
@@ -377,13 +396,14 @@ impl Gate {
                 if let Some(w) = self.waiting.remove(&id) {
                     self.by_key.remove(&w.key);
                     self.counts.timeouts += 1;
+                    let (decision, said) = self.default_decision();
                     warn(format!(
-                        "policy: {} hook did not answer within {} ms for {}; allowed",
+                        "policy: {} hook did not answer within {} ms for {}; {said}",
                         w.info.direction.as_str(),
                         self.hooks.timeout.as_millis(),
                         describe(&w.info)
                     ));
-                    out.push((w.info, w.flow, Decision::Allow(Rewrite::default())));
+                    out.push((w.info, w.flow, decision));
                 }
             }
         }
@@ -492,6 +512,33 @@ mod tests {
             (c.asked, c.rejected, c.rewritten, c.errors, c.timeouts),
             (4, 1, 1, 1, 1)
         );
+    }
+
+    #[test]
+    fn failing_closed_rejects_failures_and_latecomers() {
+        let (tx, rx) = mpsc::channel();
+        let hooks = Hooks {
+            outbound: true,
+            reject_by_default: true,
+            ..Hooks::default()
+        };
+        let mut gate = Gate::new(hooks, Box::new(Chan(Mutex::new(tx)))).unwrap();
+        let t0 = Instant::now();
+        for port in [1, 2] {
+            let i = info(port);
+            gate.park(i, parked(&i), t0).ok().unwrap();
+        }
+        let mut replies = rx.try_iter().map(|(_, r)| r);
+        replies.next().unwrap().send(Verdict::Failed("boom".into()));
+        let mut warnings = Vec::new();
+        let got = gate.take_decided(t0 + DEFAULT_TIMEOUT, &mut |w| warnings.push(w));
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|(_, _, d)| *d == Decision::Reject));
+        assert!(
+            warnings.iter().all(|w| w.ends_with("; rejected")),
+            "{warnings:?}"
+        );
+        assert!(!gate.overflow_allows());
     }
 
     #[test]
