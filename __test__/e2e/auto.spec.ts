@@ -22,7 +22,7 @@ test('-T auto and -U auto (the defaults): the host\'s loopback servers appear on
     ${udpEcho('127.0.0.1', 18602)} & u=$!
     ${udpEcho('::1', 18602)} & u6=$!
     sleep 0.5
-    node dist/cli/pasta.js --config-net -q -t 18601 -- sh -c '
+    node dist/cli/pasta.js --config-net -q --log-flows -t 18601 -- sh -c '
       echo "tcp $(curl -sS -m 5 http://127.0.0.1:18600/x)"
       echo "udp4 $(${udpAsk('127.0.0.1', 18602).replace(/'/g, `'"'"'`)})"
       echo "udp6 $(${udpAsk('::1', 18602).replace(/'/g, `'"'"'`)})"
@@ -39,6 +39,9 @@ test('-T auto and -U auto (the defaults): the host\'s loopback servers appear on
   t.regex(r.stdout, /^listening 1$/m, out);
   t.notRegex(r.stdout, /mirrored/, out);
   t.regex(r.stdout, /pasta=0/, out);
+  // Spliced flows are recorded too: the UDP one ends with the engine.
+  t.regex(r.stderr, /udp outbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:18602 .*from-guest 2 B to-guest 7 B .*stopped/, out);
+  t.regex(r.stderr, /tcp outbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:18600 .*closed/, out);
 });
 
 test('-u auto (the default): UDP ports bound in a namespace pasta joins are forwarded from the host', async (t) => {

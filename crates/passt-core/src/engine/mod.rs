@@ -327,7 +327,13 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     let mut tcp = TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520));
     let mut udp = UdpFlows::new(config.gateway_map);
     let mut splice = SpliceFlows::new();
-    for rec in [&mut tcp.rec, &mut udp.rec, &mut splice.rec] {
+    let mut udp_splice = UdpSpliceFlows::new();
+    for rec in [
+        &mut tcp.rec,
+        &mut udp.rec,
+        &mut splice.rec,
+        &mut udp_splice.rec,
+    ] {
         rec.on_end = hooks.flow_end;
         rec.on_open = hooks.flow_open;
     }
@@ -363,7 +369,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         ns_pool,
         udp_batch: RecvBatch::new(crate::sys::udp::MAX_BATCH),
         udp_splice_listeners: config.udp_splice_forwards,
-        udp_splice: UdpSpliceFlows::new(),
+        udp_splice,
     };
     let (done_tx, done) = mpsc::channel();
     let thread = std::thread::Builder::new()
@@ -473,6 +479,7 @@ impl Engine {
         self.flows.tcp.clear();
         self.flows.udp.clear();
         self.splice.finish();
+        self.udp_splice.clear();
         if let Some(gate) = self.flows.gate.as_mut() {
             for (_, flow) in gate.drain() {
                 if let Parked::TcpIn { sock, .. } = flow {
@@ -965,6 +972,7 @@ impl Engine {
             &mut self.flows.tcp.rec,
             &mut self.flows.udp.rec,
             &mut self.splice.rec,
+            &mut self.udp_splice.rec,
         ];
         let mut opened = Vec::new();
         let mut ended = Vec::new();
@@ -1051,10 +1059,10 @@ impl Engine {
             udp_splice: self.udp_splice.len() as u64,
             parked: gate.map_or(0, |g| g.parked() as u64),
             bytes: {
-                let s = self.splice.bytes();
+                let (s, u) = (self.splice.bytes(), self.udp_splice.bytes());
                 [
-                    tcp_bytes[0] + udp_bytes[0] + s[0],
-                    tcp_bytes[1] + udp_bytes[1] + s[1],
+                    tcp_bytes[0] + udp_bytes[0] + s[0] + u[0],
+                    tcp_bytes[1] + udp_bytes[1] + s[1] + u[1],
                 ]
             },
             policy: gate.map(|g| g.counts).unwrap_or_default(),
@@ -1176,12 +1184,14 @@ impl Engine {
         };
         let Some(listener) = listener else { return };
         let stats = &self.shared.stats;
+        let mut bytes = 0;
         sock.drain(&mut self.udp_batch, 4, |batch| {
             let mut msgs: [(&[u8], Option<SocketAddr>); crate::sys::udp::MAX_BATCH] =
                 [(&[], None); crate::sys::udp::MAX_BATCH];
             let mut count = 0;
             for (slot, (_, payload)) in msgs.iter_mut().zip(batch.iter()) {
                 *slot = (payload, Some(client));
+                bytes += payload.len();
                 count += 1;
             }
             let (_, failed) = listener.send_batch(&msgs[..count]);
@@ -1189,6 +1199,7 @@ impl Engine {
                 stats.drop_n(crate::wire::DropReason::SocketFull, failed as u64);
             }
         });
+        self.udp_splice.count(index, bytes, false);
     }
 
     /// Takes the connections waiting on `-T` listener `i` and joins each
@@ -1497,10 +1508,17 @@ fn splice_datagram(
     let flow = flows
         .find(key, client, now)
         .or_else(|| new_splice_flow(flows, epoll, agent, (key, client, target), now));
-    match flow.and_then(|(index, gen)| flows.get(index, gen, now)) {
+    let Some((index, gen)) = flow else {
+        return false;
+    };
+    let sent = match flows.get(index, gen, now) {
         Some((sock, _, _)) => sock.send(payload).is_ok(),
         None => false,
+    };
+    if sent {
+        flows.count(index, payload.len(), true);
     }
+    sent
 }
 
 fn new_splice_flow(
@@ -1511,6 +1529,9 @@ fn new_splice_flow(
     now: Instant,
 ) -> Option<(usize, u8)> {
     let v6 = target.is_ipv6();
+    // With the agent the server is the namespace's (a host-loopback client
+    // of -u: inbound); without, the client is (-U: outbound).
+    let inbound = agent.is_some();
     let sock = match agent {
         Some(agent) => {
             let fd = agent.socket(family(v6), libc::SOCK_DGRAM).ok()?;
@@ -1519,7 +1540,21 @@ fn new_splice_flow(
         None => crate::sys::udp::UdpSocket::open(v6).ok()?,
     };
     sock.connect(target).ok()?;
-    let (index, gen) = flows.insert(key, client, sock, now)?;
+    let info = FlowInfo {
+        proto: Proto::Udp,
+        direction: if inbound {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        },
+        src: client,
+        dst: target,
+    };
+    let local = sock
+        .local_addr()
+        .unwrap_or(SocketAddr::new(crate::flow::unspecified(v6), 0));
+    let meta = crate::flow::record::Meta::new(info, (local, target), now);
+    let (index, gen) = flows.insert(key, client, sock, (meta, !inbound), now)?;
     let registered = flows.socket(index, gen).map(|s| {
         let token = Token::new(Kind::UdpSplice, gen, index as u32);
         epoll.add_readable(s, token.encode())

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::record::{End, Meta, Recorder};
 use crate::sys::udp::UdpSocket;
 
 /// As for the other UDP flows.
@@ -35,6 +36,10 @@ struct Flow {
     client: SocketAddr,
     sock: UdpSocket,
     last: Instant,
+    /// For flow records; `client_is_guest`: the client is in the
+    /// namespace (`-U`), so its datagrams count as from the guest.
+    meta: Meta,
+    client_is_guest: bool,
 }
 
 #[derive(Default)]
@@ -43,6 +48,8 @@ pub struct UdpSpliceFlows {
     gens: Vec<u8>,
     free: Vec<usize>,
     by_key: HashMap<(ListenerKey, SocketAddr), usize>,
+    /// Opened and ended flows, for whoever listens.
+    pub rec: Recorder,
 }
 
 impl UdpSpliceFlows {
@@ -79,16 +86,20 @@ impl UdpSpliceFlows {
         listener: ListenerKey,
         client: SocketAddr,
         sock: UdpSocket,
+        (meta, client_is_guest): (Meta, bool),
         now: Instant,
     ) -> Option<(usize, u8)> {
         if self.len() >= MAX_FLOWS {
             return None;
         }
+        self.rec.open(&meta);
         let flow = Flow {
             listener,
             client,
             sock,
             last: now,
+            meta,
+            client_is_guest,
         };
         let index = match self.free.pop() {
             Some(i) => {
@@ -129,8 +140,31 @@ impl UdpSpliceFlows {
         self.slots.get(index)?.as_ref().map(|f| &f.sock)
     }
 
-    fn remove(&mut self, index: usize) {
+    /// Counts `n` payload bytes on flow `index`, from its client
+    /// (`from_client`) or from its server.
+    pub fn count(&mut self, index: usize, n: usize, from_client: bool) {
+        if let Some(Some(f)) = self.slots.get_mut(index) {
+            if from_client == f.client_is_guest {
+                f.meta.from_guest(n);
+            } else {
+                f.meta.to_guest(n);
+            }
+        }
+    }
+
+    /// Bytes of all flows, ended and live: [from, to the guest].
+    pub fn bytes(&self) -> [u64; 2] {
+        let mut b = self.rec.totals;
+        for f in self.slots.iter().flatten() {
+            b[0] += f.meta.bytes[0];
+            b[1] += f.meta.bytes[1];
+        }
+        b
+    }
+
+    fn remove(&mut self, index: usize, end: End, now: Instant) {
         if let Some(f) = self.slots[index].take() {
+            self.rec.end(&f.meta, end, now);
             self.by_key.remove(&(f.listener, f.client));
             self.gens[index] = self.gens[index].wrapping_add(1);
             self.free.push(index);
@@ -150,14 +184,15 @@ impl UdpSpliceFlows {
             })
             .collect();
         for &i in &old {
-            self.remove(i);
+            self.remove(i, End::Timeout, now);
         }
         old.len()
     }
 
     pub fn clear(&mut self) {
+        let now = Instant::now();
         for i in 0..self.slots.len() {
-            self.remove(i);
+            self.remove(i, End::Stopped, now);
         }
     }
 }
@@ -170,6 +205,16 @@ mod tests {
         UdpSocket::open(false).unwrap()
     }
 
+    fn meta(a: SocketAddr) -> (Meta, bool) {
+        let info = crate::flow::record::FlowInfo {
+            proto: crate::flow::record::Proto::Udp,
+            direction: crate::flow::record::Direction::Outbound,
+            src: a,
+            dst: a,
+        };
+        (Meta::new(info, (a, a), Instant::now()), true)
+    }
+
     #[test]
     fn flows_are_per_listener_and_client_and_expire() {
         let mut f = UdpSpliceFlows::new();
@@ -177,8 +222,8 @@ mod tests {
         let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:5001".parse().unwrap();
         assert_eq!(f.find(1, a, t0), None);
-        let (ia, ga) = f.insert(1, a, sock(), t0).unwrap();
-        let (ib, _) = f.insert(2, a, sock(), t0).unwrap();
+        let (ia, ga) = f.insert(1, a, sock(), meta(a), t0).unwrap();
+        let (ib, _) = f.insert(2, a, sock(), meta(a), t0).unwrap();
         assert_ne!(ia, ib);
         assert_eq!(f.find(1, a, t0), Some((ia, ga)));
         assert_eq!(f.find(1, b, t0), None);
@@ -191,7 +236,7 @@ mod tests {
         assert!(f.get(ia, ga, later).is_none(), "expired");
         assert!(f.socket(ib, f.gens[ib]).is_some());
         // A reused slot has a new generation.
-        let (ic, gc) = f.insert(3, b, sock(), later).unwrap();
+        let (ic, gc) = f.insert(3, b, sock(), meta(b), later).unwrap();
         assert_eq!(ic, ia);
         assert_ne!(gc, ga);
         f.clear();
