@@ -302,26 +302,38 @@ test('pasta\'s loopback paths and -u ask the hooks too: -t and -u mapped by port
     return 'allow';
   },
   outbound(flow) {
-    return flow.dst.port === 15301 ? 'reject' : 'allow';
+    return flow.dst.port === 15301 || flow.dst.port === 15302 ? 'reject' : 'allow';
   },
 };`)}
     ${file('echo.py', `import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 8091))
 while True:
     b, a = s.recvfrom(100); print("udp client", a[0], flush=True); s.sendto(b"echo " + b, a)`)}
+    ${file('hecho.py', `import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    b, a = s.recvfrom(100); s.sendto(b"echo " + b, a)`)}
     ${file('ns.sh', `python3 $1/srv.py 8090 $1 0.0.0.0 > $1/ns-http.log 2>&1 & h=$!
 python3 $1/echo.py > $1/ns-udp.log 2>&1 & u=$!
 sleep 1
 echo "T-allowed $(curl -sS -m 5 http://127.0.0.1:15300/x 2>&1)"
 curl -sS -m 5 http://127.0.0.1:15301/x > /dev/null 2>&1; echo "T-denied rc=$?"
-sleep 6; kill $h $u`)}
+for p in 15303 15302; do python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1); s.sendto(b"hi", ("127.0.0.1", int(sys.argv[1])))
+try:
+    print("U", sys.argv[1], s.recv(100).decode())
+except OSError as e:
+    print("U", sys.argv[1], "no answer")' $p; done
+sleep 5; kill $h $u`)}
     python3 -m http.server 15300 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w0=$!
     python3 -m http.server 15301 --bind 127.0.0.1 --directory $d >/dev/null 2>&1 & w1=$!
-    node dist/cli/pasta.js --config-net -q --log-flows -t 18090 -u 18091 -T 15300,15301 --policy $d/map.mjs --policy-timeout 5000 -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
+    python3 $d/hecho.py 15302 >/dev/null 2>&1 & e2=$!
+    python3 $d/hecho.py 15303 >/dev/null 2>&1 & e3=$!
+    node dist/cli/pasta.js --config-net -q --log-flows -t 18090 -u 18091 -T 15300,15301 -U 15302,15303 --policy $d/map.mjs --policy-timeout 5000 -- sh $d/ns.sh $d > $d/ns.log 2>&1 & p=$!
     for i in $(seq 60); do curl -s -m 1 http://127.0.0.1:18090/x >/dev/null 2>&1 && break; sleep 0.2; done
     echo "t-loopback $(curl -sS -m 5 http://127.0.0.1:18090/x)"
     echo "u-remote $(rx python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(b"hi", ("198.51.100.1", 18091)); print(s.recv(100).decode())')"
-    wait $p; cat $d/ns.log $d/ns-udp.log; kill $r $w0 $w1; rm -rf $d`,
+    echo "u-loopback $(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.sendto(b"lo", ("127.0.0.1", 18091)); print(s.recv(100).decode())')"
+    wait $p; cat $d/ns.log $d/ns-udp.log; kill $r $w0 $w1 $e2 $e3; rm -rf $d`,
   ]);
   const out = r.stdout + r.stderr;
   const want = /^(lo \d+)$/m.exec(r.stdout)?.[1];
@@ -331,6 +343,11 @@ sleep 6; kill $h $u`)}
   t.regex(r.stdout, /^udp client 198\.51\.100\.2$/m, out);
   t.regex(r.stdout, new RegExp(`^T-allowed ${want}$`, 'm'), out);
   t.regex(r.stdout, /^T-denied rc=(5[26]|7)$/m, out);
+  // Spliced UDP asks too: -U allowed and refused, a host-loopback -u
+  // client mapped by port (8091 answers for 18091).
+  t.regex(r.stdout, /^U 15303 echo hi$/m, out);
+  t.regex(r.stdout, /^U 15302 no answer$/m, out);
+  t.regex(r.stdout, /^u-loopback echo lo$/m, out);
   // Spliced flows have flow records too (--log-flows).
   t.regex(r.stdout, /tcp inbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:18090 .*closed/, out);
   t.regex(r.stdout, /tcp outbound 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:15300 .*closed/, out);

@@ -921,6 +921,23 @@ impl Engine {
                 }
                 None => self.flows.udp.rec.rejected(info, now),
             },
+            Parked::UdpSplice {
+                key,
+                client,
+                target,
+                inbound,
+                queue,
+            } => match rw {
+                Some(rw) => {
+                    let flow = (key, client, rw.dst(target));
+                    let mut agent = if inbound { self.agent.as_mut() } else { None };
+                    for d in &queue {
+                        let (splice, epoll) = (&mut self.udp_splice, &self.epoll);
+                        splice_datagram(splice, epoll, agent.as_deref_mut(), flow, d, now);
+                    }
+                }
+                None => self.udp_splice.rec.rejected(info, now),
+            },
             Parked::UdpOut { src, dst, queue } => match rw {
                 Some(rw) => {
                     let udp = &mut self.flows.udp;
@@ -1100,6 +1117,9 @@ impl Engine {
                     let target = SocketAddr::new(loopback(client.is_ipv6()), fwd.guest_port);
                     let key = HOST_LISTENER | i as ListenerKey;
                     let flow = (key, client, target);
+                    if gate_udp_splice(gate, splice, flow, true, payload, now) {
+                        continue;
+                    }
                     if !splice_datagram(splice, epoll, agent.as_deref_mut(), flow, payload, now) {
                         stats.drop(crate::wire::DropReason::SocketFull);
                     }
@@ -1156,9 +1176,13 @@ impl Engine {
         };
         let now = Instant::now();
         let (splice, epoll, stats) = (&mut self.udp_splice, &self.epoll, &self.shared.stats);
+        let gate = &mut self.flows.gate;
         fwd.sock.drain(&mut self.udp_batch, 4, |batch| {
             for (client, payload) in batch.iter() {
                 let flow = (i, client, fwd.target);
+                if gate_udp_splice(gate, splice, flow, false, payload, now) {
+                    continue;
+                }
                 if !splice_datagram(splice, epoll, None, flow, payload, now) {
                     stats.drop(crate::wire::DropReason::SocketFull);
                 }
@@ -1560,6 +1584,47 @@ fn new_splice_flow(
         epoll.add_readable(s, token.encode())
     });
     matches!(registered, Some(Ok(()))).then_some((index, gen))
+}
+
+/// Parks the first datagram of a new spliced UDP flow when a hook of its
+/// direction exists (`inbound`: a host-loopback client of `-u`), or
+/// queues it behind one parked already; `true` when the gate took it.
+fn gate_udp_splice(
+    gate: &mut Option<Gate>,
+    splice: &UdpSpliceFlows,
+    (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
+    inbound: bool,
+    payload: &[u8],
+    now: Instant,
+) -> bool {
+    let info = FlowInfo {
+        proto: Proto::Udp,
+        direction: if inbound {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        },
+        src: client,
+        dst: target,
+    };
+    let Some(gate) = gate.as_mut().filter(|g| g.wants(&info)) else {
+        return false;
+    };
+    if splice.has(key, client) {
+        return false;
+    }
+    if gate.is_parked(Proto::Udp, client, target) {
+        gate.queue(Proto::Udp, client, target, payload);
+        return true;
+    }
+    let parked = Parked::UdpSplice {
+        key,
+        client,
+        target,
+        inbound,
+        queue: vec![payload.to_vec()],
+    };
+    gate.park(info, parked, now).is_ok() || !gate.overflow_allows()
 }
 
 /// A datagram for the guest from `src` (as the guest sees it) to `dst`.

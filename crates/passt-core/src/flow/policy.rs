@@ -173,6 +173,15 @@ pub enum Parked {
         seen: SocketAddr,
         queue: Vec<Vec<u8>>,
     },
+    /// pasta's spliced UDP: datagrams from `client` on listener `key`
+    /// (`-U`, or a host-loopback client of `-u`: `inbound`), for `target`.
+    UdpSplice {
+        key: u32,
+        client: SocketAddr,
+        target: SocketAddr,
+        inbound: bool,
+        queue: Vec<Vec<u8>>,
+    },
     /// pasta's splice path: a connection accepted on a loopback, to be
     /// joined to a connection to `dst`, made in the namespace (`ns`, a
     /// host-loopback client of `-t`) or on the host (`-T`).
@@ -290,7 +299,8 @@ impl Gate {
         let bytes = match &flow {
             Parked::UdpOut { queue, .. }
             | Parked::IcmpOut { queue, .. }
-            | Parked::UdpIn { queue, .. } => queue.iter().map(Vec::len).sum(),
+            | Parked::UdpIn { queue, .. }
+            | Parked::UdpSplice { queue, .. } => queue.iter().map(Vec::len).sum(),
             _ => 0,
         };
         self.by_key.insert(key, id);
@@ -327,7 +337,8 @@ impl Gate {
         let queue = match &mut w.flow {
             Parked::UdpOut { queue, .. }
             | Parked::IcmpOut { queue, .. }
-            | Parked::UdpIn { queue, .. } => queue,
+            | Parked::UdpIn { queue, .. }
+            | Parked::UdpSplice { queue, .. } => queue,
             _ => return false,
         };
         if queue.len() >= QUEUE_DATAGRAMS || w.bytes + data.len() > QUEUE_BYTES {

@@ -81,6 +81,11 @@ impl UdpSpliceFlows {
 
     /// Starts the flow of `client` on `listener` with `sock`, connected to
     /// the server; `None` when the table is full.
+    /// Whether `client` of listener `listener` has a flow.
+    pub fn has(&self, listener: ListenerKey, client: SocketAddr) -> bool {
+        self.by_key.contains_key(&(listener, client))
+    }
+
     pub fn insert(
         &mut self,
         listener: ListenerKey,
