@@ -35,32 +35,20 @@ pub struct Flows {
     pub gate: Option<Gate>,
 }
 
-/// Parks the first packet of a new outbound flow when an outbound hook
-/// exists; `true` when the packet is taken care of (parked, queued, or
-/// dropped because its flow is parked and full).
-fn parked(
-    gate: &mut Option<Gate>,
-    proto: Proto,
-    (src, dst): (std::net::SocketAddr, std::net::SocketAddr),
-    now: Instant,
-    make: impl FnOnce() -> Parked,
-    data: &[u8],
-) -> bool {
-    let Some(gate) = gate.as_mut().filter(|g| g.hooks.outbound) else {
-        return false;
-    };
-    if gate.is_parked(proto, src, dst) {
-        gate.queue(proto, src, dst, data);
-        return true;
-    }
-    let info = FlowInfo {
+/// The gate, when an outbound hook exists (checked first: without one,
+/// a new flow costs no extra lookup).
+fn outbound_gate(gate: &mut Option<Gate>) -> Option<&mut Gate> {
+    gate.as_mut().filter(|g| g.hooks.outbound)
+}
+
+/// Outbound flow `(src, dst)` of `proto`, as a hook sees it.
+fn outbound(proto: Proto, (src, dst): (std::net::SocketAddr, std::net::SocketAddr)) -> FlowInfo {
+    FlowInfo {
         proto,
         direction: Direction::Outbound,
         src,
         dst,
-    };
-    // No room to park it: dropped unless failing open.
-    gate.park(info, make(), now).is_ok() || !gate.overflow_allows()
+    }
 }
 
 /// A socket the engine must (re)register after a frame.
@@ -201,15 +189,17 @@ impl L2 {
                         std::net::SocketAddr::new(ip.src, id),
                         std::net::SocketAddr::new(ip.dst, id),
                     );
-                    if !flows.icmp.has(ip.dst.is_ipv6(), id) {
-                        let (src, dst) = (ip.src, ip.dst);
-                        let make = || Parked::IcmpOut {
-                            src,
-                            dst,
-                            queue: vec![message.to_vec()],
-                        };
-                        if parked(&mut flows.gate, Proto::Icmp, ends, now, make, message) {
-                            return Ok(None);
+                    if let Some(gate) = outbound_gate(&mut flows.gate) {
+                        if !flows.icmp.has(ip.dst.is_ipv6(), id) {
+                            let (src, dst) = (ip.src, ip.dst);
+                            let make = || Parked::IcmpOut {
+                                src,
+                                dst,
+                                queue: vec![message.to_vec()],
+                            };
+                            if gate.admit(outbound(Proto::Icmp, ends), make, message, now) {
+                                return Ok(None);
+                            }
                         }
                     }
                     match flows.icmp.request(ip.src, ip.dst, message, now) {
@@ -225,12 +215,14 @@ impl L2 {
                 L4::Tcp(t) => {
                     let src = std::net::SocketAddr::new(ip.src, t.src_port);
                     let dst = std::net::SocketAddr::new(ip.dst, t.dst_port);
-                    if tcp_flow::is_syn(&t) && !flows.tcp.has(src, dst) {
-                        let syn = tcp_flow::Syn::of(&t);
-                        let make = || Parked::TcpOut { src, dst, syn };
-                        // A SYN again while parked: the first one waits.
-                        if parked(&mut flows.gate, Proto::Tcp, (src, dst), now, make, &[]) {
-                            return Ok(None);
+                    if let Some(gate) = outbound_gate(&mut flows.gate) {
+                        if tcp_flow::is_syn(&t) && !flows.tcp.has(src, dst) {
+                            let syn = tcp_flow::Syn::of(&t);
+                            let make = || Parked::TcpOut { src, dst, syn };
+                            // A SYN again while parked: the first one waits.
+                            if gate.admit(outbound(Proto::Tcp, (src, dst)), make, &[], now) {
+                                return Ok(None);
+                            }
                         }
                     }
                     let (our_mac, guest_mac) = (self.cfg.our_mac, f.src_mac);
@@ -247,21 +239,17 @@ impl L2 {
                     }
                     let src = std::net::SocketAddr::new(ip.src, u.src_port);
                     let dst = std::net::SocketAddr::new(ip.dst, u.dst_port);
-                    if !flows.udp.has(src, dst) {
-                        let make = || Parked::UdpOut {
-                            src,
-                            dst,
-                            queue: vec![u.payload.to_vec()],
-                        };
-                        if parked(
-                            &mut flows.gate,
-                            Proto::Udp,
-                            (src, dst),
-                            now,
-                            make,
-                            u.payload,
-                        ) {
-                            return Ok(None);
+                    if let Some(gate) = outbound_gate(&mut flows.gate) {
+                        if !flows.udp.has(src, dst) {
+                            let make = || Parked::UdpOut {
+                                src,
+                                dst,
+                                queue: vec![u.payload.to_vec()],
+                            };
+                            let info = outbound(Proto::Udp, (src, dst));
+                            if gate.admit(info, make, u.payload, now) {
+                                return Ok(None);
+                            }
                         }
                     }
                     match flows.udp.guest_datagram(src, dst, u.payload, now) {

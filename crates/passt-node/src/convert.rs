@@ -326,49 +326,50 @@ fn forwards(v: &Value, key: &str) -> R<Vec<Forward>> {
 /// An array of forwards (`{ addr, port, guestPort, iface?, bestEffort? }`),
 /// as in `tcpForwards`; `key` names it in errors.
 pub fn forward_list(items: &Value, key: &str) -> R<Vec<Forward>> {
+    each(items, key, |f, p| {
+        let guest_port: u16 =
+            int(f, p, "guestPort")?.ok_or_else(|| format!("{p}.guestPort: missing"))?;
+        Ok(Forward {
+            addr: socket_addr(f, p)?,
+            guest_port,
+            best_effort: flag(f, p, "bestEffort")?,
+            device: string(f, p, "iface")?,
+        })
+    })
+}
+
+/// Each element of the array `items` (named `key` in errors) through
+/// `one`, with its path (`key[i]`).
+fn each<T>(items: &Value, key: &str, one: impl Fn(&Value, &str) -> R<T>) -> R<Vec<T>> {
     let Value::Array(items) = items else {
         return Err(format!("{key}: expected an array"));
     };
     items
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            let p = format!("{key}[{i}]");
-            let addr: std::net::IpAddr = req(f, &p, "addr")?;
-            let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
-            let guest_port: u16 =
-                int(f, &p, "guestPort")?.ok_or_else(|| format!("{p}.guestPort: missing"))?;
-            Ok(Forward {
-                addr: std::net::SocketAddr::new(addr, port),
-                guest_port,
-                best_effort: flag(f, &p, "bestEffort")?,
-                device: string(f, &p, "iface")?,
-            })
-        })
+        .map(|(i, f)| one(f, &format!("{key}[{i}]")))
         .collect()
+}
+
+/// `{ addr, port }` of an object at `p`.
+fn socket_addr(f: &Value, p: &str) -> R<std::net::SocketAddr> {
+    let addr: std::net::IpAddr = req(f, p, "addr")?;
+    let port: u16 = int(f, p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
+    Ok(std::net::SocketAddr::new(addr, port))
 }
 
 /// `backend.nsTcpForwards: [{ addr, port, hostPort }]`: pasta's `-T`,
 /// listening on `addr:port` in the namespace for the host's `hostPort`;
 /// `nsUdpForwards`, the same for `-U`.
 fn ns_forwards(b: &Value, key: &str) -> R<Vec<(std::net::SocketAddr, u16)>> {
-    let items = match field(b, "backend", key) {
-        None => return Ok(Vec::new()),
-        Some(Value::Array(items)) => items,
-        Some(_) => return Err(format!("backend.{key}: expected an array")),
+    let Some(items) = field(b, "backend", key) else {
+        return Ok(Vec::new());
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let p = format!("backend.{key}[{i}]");
-            let addr: std::net::IpAddr = req(f, &p, "addr")?;
-            let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
-            let host_port: u16 =
-                int(f, &p, "hostPort")?.ok_or_else(|| format!("{p}.hostPort: missing"))?;
-            Ok((std::net::SocketAddr::new(addr, port), host_port))
-        })
-        .collect()
+    each(items, &format!("backend.{key}"), |f, p| {
+        let host_port: u16 =
+            int(f, p, "hostPort")?.ok_or_else(|| format!("{p}.hostPort: missing"))?;
+        Ok((socket_addr(f, p)?, host_port))
+    })
 }
 
 /// pasta's `--no-splice`: host-loopback clients of `-t` go through the
@@ -416,19 +417,7 @@ pub fn policy(v: &Value) -> R<Option<(Hooks, Option<WorkerQueue>)>> {
 
 /// `[{ addr, port }]`: forwards to remove, by bind address and port.
 pub fn addresses(items: &Value, key: &str) -> R<Vec<std::net::SocketAddr>> {
-    let Value::Array(items) = items else {
-        return Err(format!("{key}: expected an array"));
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let p = format!("{key}[{i}]");
-            let addr: std::net::IpAddr = req(f, &p, "addr")?;
-            let port: u16 = int(f, &p, "port")?.ok_or_else(|| format!("{p}.port: missing"))?;
-            Ok(std::net::SocketAddr::new(addr, port))
-        })
-        .collect()
+    each(items, key, socket_addr)
 }
 
 /// pasta's `-t auto`.

@@ -1134,25 +1134,15 @@ impl Engine {
                             continue;
                         };
                         if let Some(gate) = gate.as_mut().filter(|g| g.hooks.inbound) {
-                            if gate.is_parked(Proto::Udp, client, guest) {
-                                gate.queue(Proto::Udp, client, guest, payload);
-                                continue;
-                            }
-                            let info = FlowInfo {
-                                proto: Proto::Udp,
-                                direction: Direction::Inbound,
-                                src: client,
-                                dst: guest,
-                            };
-                            let queue = vec![payload.to_vec()];
-                            let parked = Parked::UdpIn {
+                            let info = udp_info(client, guest, true);
+                            let make = || Parked::UdpIn {
                                 listener: i,
                                 client,
                                 guest,
                                 seen,
-                                queue,
+                                queue: vec![payload.to_vec()],
                             };
-                            if gate.park(info, parked, now).is_ok() || !gate.overflow_allows() {
+                            if gate.admit(info, make, payload, now) {
                                 continue;
                             }
                         }
@@ -1564,16 +1554,7 @@ fn new_splice_flow(
         None => crate::sys::udp::UdpSocket::open(v6).ok()?,
     };
     sock.connect(target).ok()?;
-    let info = FlowInfo {
-        proto: Proto::Udp,
-        direction: if inbound {
-            Direction::Inbound
-        } else {
-            Direction::Outbound
-        },
-        src: client,
-        dst: target,
-    };
+    let info = udp_info(client, target, inbound);
     let local = sock
         .local_addr()
         .unwrap_or(SocketAddr::new(crate::flow::unspecified(v6), 0));
@@ -1597,34 +1578,31 @@ fn gate_udp_splice(
     payload: &[u8],
     now: Instant,
 ) -> bool {
-    let info = FlowInfo {
-        proto: Proto::Udp,
-        direction: if inbound {
-            Direction::Inbound
-        } else {
-            Direction::Outbound
-        },
-        src: client,
-        dst: target,
-    };
+    let info = udp_info(client, target, inbound);
     let Some(gate) = gate.as_mut().filter(|g| g.wants(&info)) else {
         return false;
     };
     if splice.has(key, client) {
         return false;
     }
-    if gate.is_parked(Proto::Udp, client, target) {
-        gate.queue(Proto::Udp, client, target, payload);
-        return true;
-    }
-    let parked = Parked::UdpSplice {
+    let make = || Parked::UdpSplice {
         key,
         client,
         target,
         inbound,
         queue: vec![payload.to_vec()],
     };
-    gate.park(info, parked, now).is_ok() || !gate.overflow_allows()
+    gate.admit(info, make, payload, now)
+}
+
+/// A UDP flow from `src` to `dst`, as a hook sees it.
+fn udp_info(src: SocketAddr, dst: SocketAddr, inbound: bool) -> FlowInfo {
+    FlowInfo {
+        proto: Proto::Udp,
+        direction: Direction::of(inbound),
+        src,
+        dst,
+    }
 }
 
 /// A datagram for the guest from `src` (as the guest sees it) to `dst`.

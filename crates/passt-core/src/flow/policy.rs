@@ -324,6 +324,25 @@ impl Gate {
         Ok(())
     }
 
+    /// The first packet of a flow that wants a hook (`wants`): queued
+    /// behind its parked flow if there is one, else the flow is parked
+    /// (made by `make`) and asked about. Whether the gate took the packet
+    /// (parked, queued, or dropped: no room to park and failing closed);
+    /// `false`: the caller goes on with the flow.
+    pub fn admit(
+        &mut self,
+        info: FlowInfo,
+        make: impl FnOnce() -> Parked,
+        data: &[u8],
+        now: Instant,
+    ) -> bool {
+        if self.is_parked(info.proto, info.src, info.dst) {
+            self.queue(info.proto, info.src, info.dst, data);
+            return true;
+        }
+        self.park(info, make(), now).is_ok() || !self.overflow_allows()
+    }
+
     /// Adds a datagram to a parked flow's queue (bounded); whether it was
     /// kept.
     pub fn queue(&mut self, proto: Proto, src: SocketAddr, dst: SocketAddr, data: &[u8]) -> bool {

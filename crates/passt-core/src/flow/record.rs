@@ -37,6 +37,14 @@ pub enum Direction {
 }
 
 impl Direction {
+    pub fn of(inbound: bool) -> Self {
+        if inbound {
+            Direction::Inbound
+        } else {
+            Direction::Outbound
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Direction::Outbound => "outbound",
@@ -160,6 +168,11 @@ impl Recorder {
                 mapped: m.mapped,
             });
         }
+    }
+
+    /// Bytes of every flow, ended and `live`: [from, to the guest].
+    pub fn bytes<'a>(&self, live: impl Iterator<Item = &'a Meta>) -> [u64; 2] {
+        live.fold(self.totals, |b, m| [b[0] + m.bytes[0], b[1] + m.bytes[1]])
     }
 
     /// A flow a policy refused: it never opened.

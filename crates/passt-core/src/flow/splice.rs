@@ -123,12 +123,7 @@ impl SpliceFlows {
 
     /// Bytes of all flows, ended and live: [from, to the guest].
     pub fn bytes(&self) -> [u64; 2] {
-        let mut b = self.rec.totals;
-        for c in self.slots.iter().flatten() {
-            b[0] += c.meta.bytes[0];
-            b[1] += c.meta.bytes[1];
-        }
-        b
+        self.rec.bytes(self.slots.iter().flatten().map(|c| &c.meta))
     }
 
     pub fn len(&self) -> usize {

@@ -173,11 +173,7 @@ impl UdpFlows {
 
     /// Live flows, and the bytes of all flows [from, to the guest].
     pub fn census(&self) -> (u64, [u64; 2]) {
-        let mut bytes = self.rec.totals;
-        for f in self.slots.iter().flatten() {
-            bytes[0] += f.meta.bytes[0];
-            bytes[1] += f.meta.bytes[1];
-        }
+        let bytes = self.rec.bytes(self.slots.iter().flatten().map(|f| &f.meta));
         (self.by_key.len() as u64, bytes)
     }
 

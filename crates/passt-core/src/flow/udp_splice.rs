@@ -159,12 +159,7 @@ impl UdpSpliceFlows {
 
     /// Bytes of all flows, ended and live: [from, to the guest].
     pub fn bytes(&self) -> [u64; 2] {
-        let mut b = self.rec.totals;
-        for f in self.slots.iter().flatten() {
-            b[0] += f.meta.bytes[0];
-            b[1] += f.meta.bytes[1];
-        }
-        b
+        self.rec.bytes(self.slots.iter().flatten().map(|f| &f.meta))
     }
 
     fn remove(&mut self, index: usize, end: End, now: Instant) {

@@ -335,7 +335,6 @@ impl<S: FlowSocket> TcpFlows<S> {
     /// Live flows by state, and their bytes [from, to the guest].
     pub fn census(&self) -> ([(&'static str, u64); 5], [u64; 2]) {
         let mut n = [0u64; 5];
-        let mut bytes = self.rec.totals;
         for c in self.slots.iter().flatten() {
             let i = match c.state {
                 State::Connecting => 0,
@@ -345,9 +344,8 @@ impl<S: FlowSocket> TcpFlows<S> {
                 State::Established => 3,
             };
             n[i] += 1;
-            bytes[0] += c.meta.bytes[0];
-            bytes[1] += c.meta.bytes[1];
         }
+        let bytes = self.rec.bytes(self.slots.iter().flatten().map(|c| &c.meta));
         let names = [
             "connecting",
             "syn-sent",
