@@ -265,12 +265,11 @@ export interface Binding {
   engineForwardRemove(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number;
   /** A queue a decision worker serves (its id). */
   policyQueueCreate(): number;
-  /** In a worker thread only (it blocks): the next request, `null` after
-   * `timeoutMs` without one, `false` once the engine is gone. */
-  policyQueueNext(
-    queue: number,
-    timeoutMs: number,
-  ): ({ type: 'outbound' | 'inbound'; flow: FlowInfo; token: number } | { type: 'flow-end'; records: FlowRecord[] }) | null | false;
+  /** In a worker thread only (it blocks): the next request. A decision
+   * is its token, the flow written into `words` (flow-words.ts); finished
+   * flows an object; `null` after `timeoutMs` without one, `false` once
+   * the engine is gone. */
+  policyQueueNext(queue: number, timeoutMs: number, words: Uint32Array): number | { type: 'flow-end'; records: FlowRecord[] } | null | false;
   /** The worker's answer to the request `token`. */
   policyQueueAnswer(queue: number, token: number, verdict: Verdict | { error: string }): void;
   /** Joins the engine thread (at most 1 s); throws if it does not stop. */

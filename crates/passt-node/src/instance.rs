@@ -23,7 +23,7 @@ use crate::convert::{self, Attach};
 use crate::napi::{CallInfo, Env, JsValue, NapiResult};
 use crate::napi_sys::NAPI_FUNCTION;
 use crate::policy::worker::{self, WorkerSink};
-use crate::policy::JsPolicy;
+use crate::policy::{self, JsPolicy};
 use crate::tsfn::ThreadsafeFunction;
 use crate::value::Value;
 
@@ -250,8 +250,10 @@ fn queue_id(env: Env, ci: &CallInfo) -> NapiResult<u64> {
     }
 }
 
-/// `policyQueueNext(id, timeoutMs)`: blocks (a worker thread only) until
-/// a request comes, `null` after the timeout, `false` once the engine is
+/// `policyQueueNext(id, timeoutMs, words)`: blocks (a worker thread
+/// only) until a request comes. A decision is its token, with the flow
+/// written into `words` (a `Uint32Array`, policy::flow_words); finished
+/// flows an object; `null` after the timeout, `false` once the engine is
 /// gone.
 pub fn queue_next(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
     let id = queue_id(env, &ci)?;
@@ -259,7 +261,18 @@ pub fn queue_next(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         Value::Number(n) if n >= 0.0 => n.min(60_000.0) as u64,
         _ => return Err("timeout: expected milliseconds".into()),
     };
-    env.make(&worker::next(id, std::time::Duration::from_millis(ms)))
+    // Checked before waiting: a request taken is a request answered.
+    let words = ci.arg(2, "words")?;
+    env.write_u32s(words, &[0; policy::FLOW_WORDS])?;
+    match worker::next(id, std::time::Duration::from_millis(ms)) {
+        worker::Next::Decide(token, flow) => {
+            env.write_u32s(words, &policy::flow_words(&flow))?;
+            env.make(&Value::Number(token as f64))
+        }
+        worker::Next::Ended(v) => env.make(&v),
+        worker::Next::Empty => env.make(&Value::Null),
+        worker::Next::Closed => env.make(&Value::Bool(false)),
+    }
 }
 
 /// `policyQueueAnswer(id, token, verdict)`.

@@ -213,6 +213,35 @@ impl Env {
     }
 
     /// Builds a JS value from a Rust one.
+    /// Copies `words` into the `Uint32Array` `array` (which must hold them).
+    pub fn write_u32s(self, array: JsValue, words: &[u32]) -> NapiResult<()> {
+        let (mut kind, mut len, mut data) = (0, 0, ptr::null_mut());
+        // SAFETY: valid env and value; the out-pointers are valid, and the
+        // array buffer and byte offset are not asked for (null).
+        check(
+            unsafe {
+                napi_get_typedarray_info(
+                    self.0,
+                    array,
+                    &mut kind,
+                    &mut len,
+                    &mut data,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                )
+            },
+            "napi_get_typedarray_info",
+        )?;
+        if kind != NAPI_UINT32_ARRAY || len < words.len() || data.is_null() {
+            return Err(format!("expected a Uint32Array of {} words", words.len()));
+        }
+        // SAFETY: `data` points at `len` >= words.len() u32 elements of a
+        // live typed array (adjusted by its byte offset, so aligned), and JS
+        // cannot run on this thread while the callback does.
+        unsafe { ptr::copy_nonoverlapping(words.as_ptr(), data.cast::<u32>(), words.len()) };
+        Ok(())
+    }
+
     pub fn make(self, value: &Value) -> NapiResult<JsValue> {
         let mut v = ptr::null_mut();
         // SAFETY (all arms): valid env, valid out-pointer, inputs owned by `value`.

@@ -47,6 +47,9 @@ pub const NAPI_OBJECT: napi_valuetype = 6;
 pub const NAPI_FUNCTION: napi_valuetype = 7;
 pub const NAPI_EXTERNAL: napi_valuetype = 8;
 
+/// `napi_typedarray_type` of a `Uint32Array`.
+pub const NAPI_UINT32_ARRAY: i32 = 6;
+
 /// `napi_threadsafe_function_call_mode`.
 pub const NAPI_TSFN_NONBLOCKING: i32 = 0;
 /// `napi_threadsafe_function_release_mode`.
@@ -169,6 +172,15 @@ extern "C" {
         value: napi_value,
     ) -> napi_status;
 
+    pub fn napi_get_typedarray_info(
+        env: napi_env,
+        typedarray: napi_value,
+        kind: *mut i32,
+        length: *mut usize,
+        data: *mut *mut c_void,
+        arraybuffer: *mut napi_value,
+        byte_offset: *mut usize,
+    ) -> napi_status;
     pub fn napi_get_cb_info(
         env: napi_env,
         cbinfo: napi_callback_info,

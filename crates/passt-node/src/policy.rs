@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::UNIX_EPOCH;
 
 use passt_core::flow::policy::{PolicySink, Reply, Rewrite, Verdict};
-use passt_core::flow::record::{FlowInfo, FlowRecord, Opened};
+use passt_core::flow::record::{Direction, FlowInfo, FlowRecord, Opened, Proto};
 
 use crate::tsfn::ThreadsafeFunction;
 use crate::value::Value;
@@ -33,6 +33,46 @@ pub(crate) fn flow_members(i: &FlowInfo) -> Vec<(String, Value)> {
         ("src".into(), endpoint(i.src)),
         ("dst".into(), endpoint(i.dst)),
     ]
+}
+
+/// Words in a flow's flat form, [`flow_words`].
+pub const FLOW_WORDS: usize = 13;
+
+/// A flow as the decision worker reads it: words in a `Uint32Array`
+/// (`flowFromWords` in policy.ts makes the JS object). Building the
+/// object through Node-API took the just-woken worker about 10 µs per
+/// flow, a third of a decision's round trip; the worker's JIT-compiled
+/// JS builds it in well under one. Layout: direction (0 outbound,
+/// 1 inbound), protocol (0 tcp, 1 udp, 2 icmp), family (4 or 6), source
+/// port, destination port, then the source and the destination address
+/// as four big-endian words each (IPv4: the first word).
+pub fn flow_words(i: &FlowInfo) -> [u32; FLOW_WORDS] {
+    fn addr(a: SocketAddr, out: &mut [u32]) {
+        match a.ip() {
+            std::net::IpAddr::V4(v4) => out[0] = u32::from(v4),
+            std::net::IpAddr::V6(v6) => {
+                for (w, c) in out.iter_mut().zip(v6.octets().chunks_exact(4)) {
+                    *w = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+        }
+    }
+    let mut w = [0; FLOW_WORDS];
+    w[0] = match i.direction {
+        Direction::Outbound => 0,
+        Direction::Inbound => 1,
+    };
+    w[1] = match i.proto {
+        Proto::Tcp => 0,
+        Proto::Udp => 1,
+        Proto::Icmp => 2,
+    };
+    w[2] = if i.src.is_ipv4() { 4 } else { 6 };
+    w[3] = i.src.port().into();
+    w[4] = i.dst.port().into();
+    addr(i.src, &mut w[5..9]);
+    addr(i.dst, &mut w[9..13]);
+    w
 }
 
 fn mapped((src, dst): (SocketAddr, SocketAddr)) -> Value {
@@ -162,6 +202,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn flow_words_fixtures() {
+        let v4 = FlowInfo {
+            proto: Proto::Udp,
+            direction: Direction::Outbound,
+            src: "10.0.2.15:40000".parse().unwrap(),
+            dst: "192.0.2.1:53".parse().unwrap(),
+        };
+        assert_eq!(
+            flow_words(&v4),
+            [
+                0,
+                1,
+                4,
+                40000,
+                53,
+                0x0a00_020f,
+                0,
+                0,
+                0,
+                0xc000_0201,
+                0,
+                0,
+                0
+            ]
+        );
+        let v6 = FlowInfo {
+            proto: Proto::Tcp,
+            direction: Direction::Inbound,
+            src: "[fd00::2]:8080".parse().unwrap(),
+            dst: "[::ffff:1.2.3.4]:80".parse().unwrap(),
+        };
+        assert_eq!(
+            flow_words(&v6),
+            [
+                1,
+                0,
+                6,
+                8080,
+                80,
+                0xfd00_0000,
+                0,
+                0,
+                2,
+                0,
+                0,
+                0xffff,
+                0x0102_0304
+            ]
+        );
+    }
+
+    #[test]
     fn verdicts() {
         assert_eq!(verdict(&Value::String("allow".into())), Verdict::Allow);
         assert_eq!(verdict(&Value::String("reject".into())), Verdict::Reject);
@@ -210,7 +302,7 @@ pub mod worker {
     use passt_core::flow::policy::{PolicySink, Reply, Verdict};
     use passt_core::flow::record::{FlowInfo, FlowRecord, Opened};
 
-    use super::{flow_members, record, JsPolicy};
+    use super::{record, JsPolicy};
     use crate::value::Value;
 
     enum Request {
@@ -251,42 +343,59 @@ pub mod worker {
         table().lock().ok()?.get(&id).cloned()
     }
 
-    /// What the worker gets next: a request, `Null` after `wait` with
-    /// nothing, `false` once the engine is gone (the queue is removed).
-    pub fn next(id: u64, wait: Duration) -> Value {
+    /// What the worker gets next.
+    pub enum Next {
+        /// A decision to make: its token, and the flow to decide on.
+        Decide(u64, FlowInfo),
+        /// Finished flows, for the module's flowEnd hook.
+        Ended(Value),
+        /// Nothing came within the wait.
+        Empty,
+        /// The engine is gone (the queue is removed).
+        Closed,
+    }
+
+    /// Waits up to `wait` for the next request.
+    pub fn next(id: u64, wait: Duration) -> Next {
+        name_thread();
         let Some(q) = get(id) else {
-            return Value::Bool(false);
+            return Next::Closed;
         };
         let Ok(mut s) = q.state.lock() else {
-            return Value::Bool(false);
+            return Next::Closed;
         };
         if s.requests.is_empty() && !s.closed && !wait.is_zero() {
             s = match q.ready.wait_timeout(s, wait) {
                 Ok((s, _)) => s,
-                Err(_) => return Value::Bool(false),
+                Err(_) => return Next::Closed,
             };
         }
         match s.requests.pop_front() {
-            Some(Request::Decide(token, flow)) => Value::object([
-                ("type", Value::String(flow.direction.as_str().into())),
-                ("flow", Value::Object(flow_members(&flow))),
-                ("token", token.into()),
-            ]),
-            Some(Request::Ended(records)) => Value::object([
+            Some(Request::Decide(token, flow)) => Next::Decide(token, flow),
+            Some(Request::Ended(records)) => Next::Ended(Value::object([
                 ("type", Value::String("flow-end".into())),
                 (
                     "records",
                     Value::Array(records.iter().map(record).collect()),
                 ),
-            ]),
+            ])),
             None if s.closed => {
                 drop(s);
                 if let Ok(mut t) = table().lock() {
                     t.remove(&id);
                 }
-                Value::Bool(false)
+                Next::Closed
             }
-            None => Value::Null,
+            None => Next::Empty,
+        }
+    }
+
+    /// Names the worker's thread once, so that `top -H` and perf show it.
+    fn name_thread() {
+        thread_local!(static NAMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if !NAMED.with(|n| n.replace(true)) {
+            // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+            unsafe { libc::prctl(libc::PR_SET_NAME, c"passt-policy".as_ptr()) };
         }
     }
 
