@@ -221,3 +221,49 @@ kill $e; rm -rf $d`,
   t.true(frames < 1000, `${frames} frames through the tap\n${out}`);
   t.regex(r.stdout, /pasta=0/, out);
 });
+
+test('without -u, the -t ports are forwarded for UDP too, untranslated; one taken on the host is skipped', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `
+    d=$(mktemp -d)
+    cat > $d/srv.py <<'PY'
+import select, socket
+socks = []
+for port in (15354, 15355, 5355):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port)); socks.append(s)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        b, a = s.recvfrom(2000); s.sendto(b + b" at %d" % s.getsockname()[1], a)
+PY
+    cat > $d/ask.py <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+for i in range(3):
+    s.sendto(b"ping", ("127.0.0.1", int(sys.argv[1])))
+    try:
+        print(s.recv(2000).decode()); break
+    except socket.timeout:
+        print("timeout")
+PY
+    python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 15356)); time.sleep(60)' & h=$!
+    sleep 0.2
+    node dist/cli/pasta.js --config-net -t 15354,15355:5355,15356 -- sh -c "
+      python3 $d/srv.py & s=\\$!
+      touch $d/ready
+      for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
+      kill \\$s" &
+    p=$!
+    for i in $(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
+    sleep 0.3
+    echo "u15354 $(python3 $d/ask.py 15354 | tail -1)"
+    echo "u15355 $(python3 $d/ask.py 15355 | tail -1)"
+    touch $d/done; wait $p; echo "pasta=$?"; kill $h; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /^u15354 ping at 15354$/m, out);
+  t.regex(r.stdout, /^u15355 ping at 15355$/m, out);
+  t.regex(r.stdout, /pasta=0/, out);
+});

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { parseArgs, parseNetmask } from '../../ts/config/normalize.js';
 import { OPTIONS } from '../../ts/config/options.js';
+import { hostForwards } from '../../ts/config/forwards.js';
 import type { Config } from '../../ts/config/types.js';
 
 function config(mode: 'passt' | 'pasta', argv: string[]): Config {
@@ -99,6 +100,25 @@ test('-u auto, -T auto and -U auto are accepted by pasta', (t) => {
   t.deepEqual([f.udp.mode, f.tcpNs.mode, f.udpNs.mode], ['auto', 'auto', 'auto']);
 });
 test('-u with ports is accepted', (t) => t.is(config('passt', ['-u', '53,5353:53']).forward.udp.mode, 'spec'));
+test('without -u, the ports -t lists are forwarded for UDP too, untranslated and where they can be bound', (t) => {
+  const u = config('passt', ['-t', '8080:80', '-t', '127.0.0.1/22,~23']).forward.udp;
+  t.deepEqual(u, {
+    mode: 'spec',
+    specs: [
+      { rules: [{ first: 8080, last: 8080, toFirst: 8080 }], excluded: [], implied: true },
+      { addr: '127.0.0.1', rules: [{ first: 22, last: 22, toFirst: 22 }], excluded: [{ first: 23, last: 23 }], implied: true },
+    ],
+  });
+  t.deepEqual(hostForwards(u), [
+    { port: 8080, guestPort: 8080, bestEffort: true },
+    { addr: '127.0.0.1', port: 22, guestPort: 22, bestEffort: true },
+  ]);
+  t.is(config('passt', ['-t', 'all']).forward.udp.mode, 'none', '-t all leaves -u alone');
+  t.is(config('passt', ['-t', '~22']).forward.udp.mode, 'none', 'so do exclusions alone');
+  t.deepEqual(config('pasta', ['-t', '8080', '-u', 'none']).forward.udp, { mode: 'none' }, '-u overrides');
+  t.is(config('pasta', ['-t', 'auto']).forward.udp.mode, 'auto', 'pasta -t auto: -u keeps its default');
+  t.is(config('passt', ['-t', 'none']).forward.udp.mode, 'none');
+});
 test('-t all is accepted by passt', (t) => t.is(config('passt', ['-t', 'all']).forward.tcp.mode, 'all'));
 test('-t all is refused by pasta', fails('pasta', ['-t', 'all'], '-t all: not valid in this mode'));
 test('-t with an interface bind', (t) => {

@@ -19,7 +19,7 @@ export function hostForwards(t: PortForward): PortForwardOption[] | undefined {
         ...(spec.iface ? { iface: spec.iface } : {}),
         port,
         guestPort,
-        ...(everything ? { bestEffort: true } : {}),
+        ...(everything || spec.implied ? { bestEffort: true } : {}),
       }));
     });
   }

@@ -174,6 +174,10 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     return parsePortOption(name(long), v, mode === 'pasta' ? ['auto'] : ['all']);
   };
   const forward = { tcp: ports('tcp-ports'), udp: ports('udp-ports'), tcpNs: ports('tcp-ns'), udpNs: ports('udp-ns') };
+  // Without -u, the ports -t lists are forwarded for UDP too, to the
+  // same port number (man passt, man pasta: "without, however, any port
+  // translation"), where they can be bound.
+  if (!all('udp-ports').length) forward.udp = udpFromTcp(forward.tcp) ?? forward.udp;
 
   const config: Config = {
     mode,
@@ -251,6 +255,19 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     if (bad) throw new ConfigError(`${name(long)} ${T.values.join(',')}: ${bad} not supported yet`);
   }
   return { action: 'run', config };
+}
+
+/** What -u forwards when only -t was given: its listed ports,
+ * untranslated. Not `-t all` or exclusions alone: those take every port
+ * the descriptor budget allows for TCP, and -u keeps its default. */
+function udpFromTcp(t: PortForward): PortForward | undefined {
+  if (t.mode !== 'spec') return undefined;
+  const specs = t.specs.filter((s) => s.rules.length > 0);
+  if (!specs.length) return undefined;
+  return {
+    mode: 'spec',
+    specs: specs.map((s) => ({ ...s, rules: s.rules.map((r) => ({ ...r, toFirst: r.first })), implied: true as const })),
+  };
 }
 
 function pastaTarget(rest: string[], netns: string | undefined, userns: string | undefined, name: (l: string) => string): PastaTarget {

@@ -30,6 +30,10 @@ export interface PortSpec {
   /** Ports forwarded; empty with exclusions means all ports. */
   rules: PortRule[];
   excluded: PortRange[];
+  /** Implied by -t for -u (man passt: "UDP ports with numbers
+   * corresponding to forwarded TCP port numbers are forwarded too"): a
+   * port that cannot be bound is skipped, not an error. */
+  implied?: true;
 }
 
 export type PortForward =
