@@ -94,7 +94,8 @@ export type Verdict = 'allow' | 'reject' | { dst?: Partial<Endpoint>; src?: Part
 /** One finished flow. `src`/`dst` as in `FlowInfo` (before mapping);
  * `mapped` the same flow on the other side (after mapping: outbound, the
  * host socket's local and remote address; inbound, the addresses the
- * guest sees). */
+ * guest sees). ICMP echo: one flow per echo identifier, to its first
+ * destination; its bytes are the echo data. */
 export interface FlowRecord extends FlowInfo {
   mapped: { src: Endpoint; dst: Endpoint };
   bytesFromGuest: number;

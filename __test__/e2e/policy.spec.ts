@@ -369,7 +369,7 @@ test('outbound: a hook chooses the source address the host sees, and refuses a p
 };`)}
     python3 $d/srv.py 18120 $d 127.0.0.1 & s=$!
     ${waitPort('127.0.0.1', 18120)}
-    node dist/cli/pasta.js --config-net -q --policy $d/src.mjs --policy-timeout 5000 -- sh -c '
+    node dist/cli/pasta.js --config-net -q --log-flows --policy $d/src.mjs --policy-timeout 5000 -- sh -c '
       echo "got $(curl -sS -m 5 http://192.0.2.1:18120/x)"
       ping -c 1 -W 2 192.0.2.1; echo "ping=$?"'
     kill $s; rm -rf $d`,
@@ -381,4 +381,20 @@ test('outbound: a hook chooses the source address the host sees, and refuses a p
   t.regex(r.stdout, /^client 127\.0\.0\.2$/m, out);
   t.regex(r.stdout, /filtered|prohibited/i, out);
   t.regex(r.stdout, /ping=1/, out);
+  t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:(\d+) -> 192\.0\.2\.1:\1 .* rejected$/m, out);
+});
+
+test('ping: an echo flow has a record, its echo data counted each way', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `node dist/cli/pasta.js --config-net -q --log-flows -- sh -c 'ping -c 3 -i 0.2 -s 100 192.0.2.1 | tail -2'`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /3 received/, out);
+  t.regex(
+    r.stderr,
+    /^icmp outbound 192\.0\.2\.2:(\d+) -> 192\.0\.2\.1:\1 \(mapped 0\.0\.0\.0:\d+ -> 127\.0\.0\.1:\d+\) from-guest 300 B to-guest 300 B \d+ ms stopped$/m,
+    out,
+  );
 });

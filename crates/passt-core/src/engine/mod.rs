@@ -328,11 +328,13 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     let mut udp = UdpFlows::new(config.gateway_map);
     let mut splice = SpliceFlows::new();
     let mut udp_splice = UdpSpliceFlows::new();
+    let mut icmp = IcmpFlows::new(config.gateway_map);
     for rec in [
         &mut tcp.rec,
         &mut udp.rec,
         &mut splice.rec,
         &mut udp_splice.rec,
+        &mut icmp.rec,
     ] {
         rec.on_end = hooks.flow_end;
         rec.on_open = hooks.flow_open;
@@ -353,7 +355,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         link,
         agent: config.agent,
         flows: Flows {
-            icmp: IcmpFlows::new(config.gateway_map),
+            icmp,
             tcp,
             udp,
             udp_forwards: config.udp_forwards.into_iter().map(Some).collect(),
@@ -478,6 +480,7 @@ impl Engine {
         // the counts stay readable.
         self.flows.tcp.clear();
         self.flows.udp.clear();
+        self.flows.icmp.clear();
         self.splice.finish();
         self.udp_splice.clear();
         if let Some(gate) = self.flows.gate.as_mut() {
@@ -973,6 +976,7 @@ impl Engine {
                     }
                 }
                 None => {
+                    self.flows.icmp.rec.rejected(info, now);
                     for m in &queue {
                         self.l2.echo_refused(&mut self.tx, src, dst, m);
                     }
@@ -990,6 +994,7 @@ impl Engine {
             &mut self.flows.udp.rec,
             &mut self.splice.rec,
             &mut self.udp_splice.rec,
+            &mut self.flows.icmp.rec,
         ];
         let mut opened = Vec::new();
         let mut ended = Vec::new();
@@ -1077,9 +1082,10 @@ impl Engine {
             parked: gate.map_or(0, |g| g.parked() as u64),
             bytes: {
                 let (s, u) = (self.splice.bytes(), self.udp_splice.bytes());
+                let i = self.flows.icmp.bytes();
                 [
-                    tcp_bytes[0] + udp_bytes[0] + s[0] + u[0],
-                    tcp_bytes[1] + udp_bytes[1] + s[1] + u[1],
+                    tcp_bytes[0] + udp_bytes[0] + s[0] + u[0] + i[0],
+                    tcp_bytes[1] + udp_bytes[1] + s[1] + u[1] + i[1],
                 ]
             },
             policy: gate.map(|g| g.counts).unwrap_or_default(),

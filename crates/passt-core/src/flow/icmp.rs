@@ -8,6 +8,10 @@
 //! loopback unless mapping is off (`man passt`, NOTES), and the replies
 //! come back from the gateway. A flow idle for `TIMEOUT` is closed.
 //!
+//! Records: a flow is the identifier's first destination, with the
+//! identifier as both "ports"; its bytes are the echo data (the message
+//! less its 8-byte header) each way.
+//!
 //! Invariants: a flow's index is stable while it lives (the epoll token
 //! carries it); `by_key` and `slots` agree; no allocation per packet
 //! beyond the first packet of a flow.
@@ -17,6 +21,7 @@ use std::io;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use super::record::{Direction, End, FlowInfo, Meta, Proto, Recorder};
 use crate::sys::ping::PingSocket;
 
 /// Idle time after which an echo flow is closed (passt: 60 s).
@@ -88,6 +93,12 @@ struct Flow {
     /// Destination as the guest addressed it.
     guest_dst: IpAddr,
     last: Instant,
+    meta: Meta,
+}
+
+/// Echo data in an ICMP echo message.
+fn data_len(message: &[u8]) -> usize {
+    message.len().saturating_sub(8)
 }
 
 /// An echo reply for the guest: the ICMP message with the guest's
@@ -109,6 +120,7 @@ pub struct IcmpFlows {
     slots: Vec<Option<Flow>>,
     by_key: HashMap<(bool, u16), usize>,
     pub map: GatewayMap,
+    pub rec: Recorder,
 }
 
 impl IcmpFlows {
@@ -117,6 +129,7 @@ impl IcmpFlows {
             slots: Vec::new(),
             by_key: HashMap::new(),
             map,
+            rec: Recorder::default(),
         }
     }
 
@@ -157,12 +170,31 @@ impl IcmpFlows {
                 let sock = PingSocket::open(v6, id)
                     .or_else(|_| PingSocket::open(v6, 0))
                     .map_err(RequestError::Socket)?;
+                let info = FlowInfo {
+                    proto: Proto::Icmp,
+                    direction: Direction::Outbound,
+                    src: std::net::SocketAddr::new(guest_addr, id),
+                    dst: std::net::SocketAddr::new(dst, id),
+                };
+                // The identifier the host uses, only for someone watching.
+                let host_id = if self.rec.on_open || self.rec.on_end {
+                    sock.id().unwrap_or(id)
+                } else {
+                    id
+                };
+                let mapped = (
+                    std::net::SocketAddr::new(super::unspecified(v6), host_id),
+                    std::net::SocketAddr::new(self.map.outbound(dst), host_id),
+                );
+                let meta = Meta::new(info, mapped, now);
+                self.rec.open(&meta);
                 let flow = Flow {
                     sock,
                     guest_id: id,
                     guest_addr,
                     guest_dst: dst,
                     last: now,
+                    meta,
                 };
                 let i = match self.slots.iter().position(Option::is_none) {
                     Some(i) => {
@@ -185,6 +217,7 @@ impl IcmpFlows {
         flow.last = now;
         flow.guest_dst = dst;
         flow.guest_addr = guest_addr;
+        flow.meta.from_guest(data_len(message));
         // A send error (unreachable, no route) is the host's answer; the
         // guest's ping times out as it would.
         let _ = flow.sock.send(message, self.map.outbound(dst));
@@ -211,6 +244,7 @@ impl IcmpFlows {
                 continue;
             }
             flow.last = now;
+            flow.meta.to_guest(data_len(&buf[..n]));
             let mut message = buf[..n].to_vec();
             message[4..6].copy_from_slice(&flow.guest_id.to_be_bytes());
             out.push(Reply {
@@ -222,10 +256,18 @@ impl IcmpFlows {
         Ok(())
     }
 
-    /// Closes every flow (the guest is gone).
+    /// Closes every flow (the guest is gone, or the engine stops).
     pub fn clear(&mut self) {
-        self.slots.clear();
+        let now = Instant::now();
+        for f in self.slots.drain(..).flatten() {
+            self.rec.end(&f.meta, End::Stopped, now);
+        }
         self.by_key.clear();
+    }
+
+    /// Payload bytes carried, ended flows included: [from, to the guest].
+    pub fn bytes(&self) -> [u64; 2] {
+        self.rec.bytes(self.slots.iter().flatten().map(|f| &f.meta))
     }
 
     /// Closes flows idle since before `now - TIMEOUT`; returns how many.
@@ -238,6 +280,7 @@ impl IcmpFlows {
             {
                 if let Some(f) = slot.take() {
                     self.by_key.remove(&(f.guest_dst.is_ipv6(), f.guest_id));
+                    self.rec.end(&f.meta, End::Timeout, now);
                     closed += 1;
                 }
             }
