@@ -142,16 +142,47 @@ test('pasta PID: joins an existing namespace, configures it, serves it until sto
   t.regex(r.stdout, /pasta exit 0/);
 });
 
-test('--pcap captures both directions, readable by tcpdump -r', async (t) => {
+test('--pcap captures both directions, readable by tcpdump -r, with complete checksums', async (t) => {
   const { inFakehost } = await import('../helpers/fakehost.js');
   const { spawnSync } = await import('node:child_process');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const dir = mkdtempSync('/tmp/pasta-pcap-');
   const file = `${dir}/c.pcap`;
-  const r = await inFakehost(['node', 'dist/cli/pasta.js', '--config-net', '--pcap', file, '--', 'ping', '-c', '1', '-W', '2', '192.0.2.1']);
-  t.is(r.status, 0, r.stderr);
-  const dump = spawnSync('tcpdump', ['-nr', file], { encoding: 'utf8' });
+  // A ping, a UDP echo through the gateway, and a refused TCP connect:
+  // with checksum offload on the tap, both sides would leave TCP and UDP
+  // checksums half-made, and the capture would show them so.
+  const guest = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(b"hello", ("192.0.2.1", 18500)); print("udp", s.recv(100).decode())
+try:
+    socket.create_connection(("192.0.2.1", 18501), timeout=2)
+except OSError as e:
+    print("tcp", e)
+`;
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 18500))
+while True:
+    b, a = s.recvfrom(2000); s.sendto(b, a)' & e=$!
+    node dist/cli/pasta.js --config-net --pcap ${file} -- sh -c 'ping -c 1 -W 2 192.0.2.1 && python3 -c "$0"' '${guest.replaceAll("'", "'\\''")}'
+    echo "pasta=$?"; kill $e`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /^udp hello$/m, out);
+  t.regex(r.stdout, /^tcp .*refused/m, out);
+  t.regex(r.stdout, /pasta=0/, out);
+  const dump = spawnSync('tcpdump', ['-vv', '-nr', file], { encoding: 'utf8' });
   rmSync(dir, { recursive: true, force: true });
   t.regex(dump.stdout, /192\.0\.2\.2 > 192\.0\.2\.1: ICMP echo request/);
   t.regex(dump.stdout, /192\.0\.2\.1 > 192\.0\.2\.2: ICMP echo reply/);
+  // Each way, for UDP and TCP: tcpdump -vv checks every checksum.
+  t.regex(dump.stdout, /192\.0\.2\.2\.\d+ > 192\.0\.2\.1\.18500: \[udp sum ok\]/, dump.stdout);
+  t.regex(dump.stdout, /192\.0\.2\.1\.18500 > 192\.0\.2\.2\.\d+: \[udp sum ok\]/, dump.stdout);
+  t.regex(dump.stdout, /192\.0\.2\.2\.\d+ > 192\.0\.2\.1\.18501: Flags \[S\], cksum 0x[0-9a-f]+ \(correct\)/, dump.stdout);
+  t.regex(dump.stdout, /192\.0\.2\.1\.18501 > 192\.0\.2\.2\.\d+: Flags \[R\.\], cksum 0x[0-9a-f]+ \(correct\)/, dump.stdout);
+  t.notRegex(dump.stdout, /incorrect|bad udp cksum/, dump.stdout);
 });

@@ -27,6 +27,8 @@ pub struct TxQueue {
     frames: Vec<Range<usize>>,
     limit: usize,
     header: Header,
+    /// Checksums completed here even where the header could leave them.
+    no_offload: bool,
 }
 
 impl TxQueue {
@@ -38,6 +40,7 @@ impl TxQueue {
             frames: Vec::with_capacity(1024),
             limit: bytes,
             header: Header::Length,
+            no_offload: false,
         }
     }
 
@@ -47,10 +50,16 @@ impl TxQueue {
         self.header = header;
     }
 
+    /// Whether frames may leave their checksums to the device, where the
+    /// header can say so (on unless told otherwise).
+    pub fn set_checksum_offload(&mut self, on: bool) {
+        self.no_offload = !on;
+    }
+
     /// Whether a frame may leave its TCP/UDP checksum to the device
     /// (`push_partial`).
     pub fn offloads_checksum(&self) -> bool {
-        self.header == Header::Vnet
+        self.header == Header::Vnet && !self.no_offload
     }
 
     fn head(&self) -> usize {

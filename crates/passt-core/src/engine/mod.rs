@@ -253,8 +253,14 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
     epoll.add_readable(&shared.waker, Token::of(Kind::Waker).encode())?;
     epoll.add_readable(&timer, Token::of(Kind::Timer).encode())?;
     let mut tx = TxQueue::new(TX_QUEUE);
-    if matches!(config.backend, Some(BackendSpec::Tap(_))) {
+    if let Some(BackendSpec::Tap(fd)) = &config.backend {
         tx.set_header(crate::backend::txqueue::Header::Vnet);
+        // A capture shows frames as they are on the link: with checksum
+        // offload, those are half-made (the pseudo-header sum) both ways.
+        if config.pcap.is_some() {
+            crate::sys::tun::set_checksum_offload(std::os::fd::AsFd::as_fd(fd), false)?;
+            tx.set_checksum_offload(false);
+        }
     }
     let link = match config.backend {
         Some(spec) => {

@@ -7,7 +7,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
@@ -63,12 +63,19 @@ pub fn open_tap(name: &str) -> io::Result<(OwnedFd, String)> {
     req.flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
     // SAFETY: `req` is a valid ifreq for TUNSETIFF.
     unsafe { tun_set_iff(fd.as_raw_fd(), &req) }?;
-    // SAFETY: TUNSETOFFLOAD takes its flags by value.
-    unsafe { tun_set_offload(fd.as_raw_fd(), TUN_F_CSUM) }?;
+    set_checksum_offload(fd.as_fd(), true)?;
     let actual = CStr::from_bytes_until_nul(&req.name)
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_else(|_| name.to_owned());
     Ok((fd, actual))
+}
+
+/// Whether the namespace may leave TCP/UDP checksums of the frames it
+/// sends us to us (`TUN_F_CSUM`); off, it completes them itself.
+pub fn set_checksum_offload(fd: BorrowedFd, on: bool) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its flags by value.
+    unsafe { tun_set_offload(fd.as_raw_fd(), if on { TUN_F_CSUM } else { 0 }) }?;
+    Ok(())
 }
 
 /// Sets IFF_UP on interface `name` of the current network namespace.
