@@ -384,6 +384,29 @@ test('outbound: a hook chooses the source address the host sees, and refuses a p
   t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:(\d+) -> 192\.0\.2\.1:\1 .* rejected$/m, out);
 });
 
+test('outbound: a hook redirects a ping to the host loopback, from the address it chooses', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d)
+    ${file('p.mjs', `export default {
+  outbound(flow) {
+    if (flow.proto === 'icmp' && flow.dst.addr === '10.0.0.1') return { dst: { addr: '127.0.0.1' }, src: { addr: '127.0.0.2' } };
+    return 'allow';
+  },
+};`)}
+    node dist/cli/pasta.js --config-net -q --log-flows --policy $d/p.mjs --policy-timeout 5000 -- ping -c 2 -i 0.2 -W 2 10.0.0.1
+    echo "pasta=$?"; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  // Nothing answers 10.0.0.1 in the fake host: the replies are the host
+  // loopback's, shown as from where the guest sent.
+  t.regex(r.stdout, /64 bytes from 10\.0\.0\.1: icmp_seq=1/, out);
+  t.regex(r.stdout, /2 received/, out);
+  t.regex(r.stdout, /pasta=0/, out);
+  t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:(\d+) -> 10\.0\.0\.1:\1 \(mapped 127\.0\.0\.2:\d+ -> 127\.0\.0\.1:\d+\) from-guest 112 B to-guest 112 B/m, out);
+});
+
 test('ping: an echo flow has a record, its echo data counted each way', async (t) => {
   const r = await inFakehost([
     'bash',

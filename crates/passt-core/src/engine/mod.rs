@@ -974,9 +974,15 @@ impl Engine {
                 }
             },
             Parked::IcmpOut { src, dst, queue } => match rw {
-                Some(_) => {
+                Some(rw) => {
+                    // Ports mean nothing to ICMP: only addresses are rewritten.
+                    let via = crate::flow::icmp::Via {
+                        target: rw.dst_addr,
+                        bind: rw.src_addr,
+                    };
                     for m in &queue {
-                        if let Ok(Some(index)) = self.flows.icmp.request(src, dst, m, now) {
+                        if let Ok(Some(index)) = self.flows.icmp.request_via(src, dst, m, now, via)
+                        {
                             self.register(NewSocket::Icmp(index))?;
                         }
                     }

@@ -94,6 +94,17 @@ struct Flow {
     guest_dst: IpAddr,
     last: Instant,
     meta: Meta,
+    /// A policy's rewrite: requests to this guest destination go to that
+    /// host address instead, and its replies seem to come from the former.
+    redirect: Option<(IpAddr, IpAddr)>,
+}
+
+/// Where a new flow's requests go, if not where the guest sends them (a
+/// policy's rewrite): the host address, and the address to send from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Via {
+    pub target: Option<IpAddr>,
+    pub bind: Option<IpAddr>,
 }
 
 /// Echo data in an ICMP echo message.
@@ -156,6 +167,18 @@ impl IcmpFlows {
         message: &[u8],
         now: Instant,
     ) -> Result<Option<usize>, RequestError> {
+        self.request_via(guest_addr, dst, message, now, Via::default())
+    }
+
+    /// As `request`; a new flow goes `via` (an existing one keeps its way).
+    pub fn request_via(
+        &mut self,
+        guest_addr: IpAddr,
+        dst: IpAddr,
+        message: &[u8],
+        now: Instant,
+        via: Via,
+    ) -> Result<Option<usize>, RequestError> {
         let v6 = dst.is_ipv6();
         let id = message
             .get(4..6)
@@ -167,9 +190,11 @@ impl IcmpFlows {
                 if self.by_key.len() >= MAX_FLOWS {
                     return Err(RequestError::TooManyFlows);
                 }
-                let sock = PingSocket::open(v6, id)
-                    .or_else(|_| PingSocket::open(v6, 0))
+                let at = via.bind.unwrap_or(super::unspecified(v6));
+                let sock = PingSocket::open_at(at, id)
+                    .or_else(|_| PingSocket::open_at(at, 0))
                     .map_err(RequestError::Socket)?;
+                let target = via.target.unwrap_or(self.map.outbound(dst));
                 let info = FlowInfo {
                     proto: Proto::Icmp,
                     direction: Direction::Outbound,
@@ -183,8 +208,8 @@ impl IcmpFlows {
                     id
                 };
                 let mapped = (
-                    std::net::SocketAddr::new(super::unspecified(v6), host_id),
-                    std::net::SocketAddr::new(self.map.outbound(dst), host_id),
+                    std::net::SocketAddr::new(at, host_id),
+                    std::net::SocketAddr::new(target, host_id),
                 );
                 let meta = Meta::new(info, mapped, now);
                 self.rec.open(&meta);
@@ -195,6 +220,7 @@ impl IcmpFlows {
                     guest_dst: dst,
                     last: now,
                     meta,
+                    redirect: via.target.map(|t| (dst, t)),
                 };
                 let i = match self.slots.iter().position(Option::is_none) {
                     Some(i) => {
@@ -220,7 +246,11 @@ impl IcmpFlows {
         flow.meta.from_guest(data_len(message));
         // A send error (unreachable, no route) is the host's answer; the
         // guest's ping times out as it would.
-        let _ = flow.sock.send(message, self.map.outbound(dst));
+        let to = match flow.redirect {
+            Some((from, to)) if from == dst => to,
+            _ => self.map.outbound(dst),
+        };
+        let _ = flow.sock.send(message, to);
         Ok(created)
     }
 
@@ -247,8 +277,12 @@ impl IcmpFlows {
             flow.meta.to_guest(data_len(&buf[..n]));
             let mut message = buf[..n].to_vec();
             message[4..6].copy_from_slice(&flow.guest_id.to_be_bytes());
+            let src = match flow.redirect {
+                Some((from, to)) if to == src && from == flow.guest_dst => from,
+                _ => map.inbound(src, flow.guest_dst),
+            };
             out.push(Reply {
-                src: map.inbound(src, flow.guest_dst),
+                src,
                 dst: flow.guest_addr,
                 message,
             });

@@ -22,18 +22,29 @@ pub struct PingSocket {
 impl PingSocket {
     /// A non-blocking ping socket bound to `id` (0: the kernel picks one).
     pub fn open(v6: bool, id: u16) -> io::Result<Self> {
+        let any = if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        };
+        Self::open_at(any, id)
+    }
+
+    /// As `open`, sending from address `at` (unspecified: any).
+    pub fn open_at(at: IpAddr, id: u16) -> io::Result<Self> {
+        let v6 = at.is_ipv6();
         let (domain, proto) = if v6 {
             (libc::AF_INET6, libc::IPPROTO_ICMPV6)
         } else {
             (libc::AF_INET, libc::IPPROTO_ICMP)
         };
         let fd = super::socket::socket(domain, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK, proto)?;
-        if v6 {
-            let a = SockaddrIn6::from(SocketAddrV6::new(std::net::Ipv6Addr::UNSPECIFIED, id, 0, 0));
-            bind(fd.as_raw_fd(), &a)?;
-        } else {
-            let a = SockaddrIn::from(SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, id));
-            bind(fd.as_raw_fd(), &a)?;
+        match at {
+            IpAddr::V6(a) => bind(
+                fd.as_raw_fd(),
+                &SockaddrIn6::from(SocketAddrV6::new(a, id, 0, 0)),
+            )?,
+            IpAddr::V4(a) => bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(a, id)))?,
         }
         Ok(PingSocket { fd, v6 })
     }
