@@ -124,6 +124,17 @@ for (const unprivileged of [false, true]) {
   });
 }
 
+// Starts pasta ARGS in the background ($p) running $d/srv.py in the
+// namespace until $d/done appears; goes on once the server runs.
+const pastaServing = (args: string) => `node dist/cli/pasta.js --config-net ${args} -- sh -c "
+      python3 $d/srv.py & s=\\$!
+      touch $d/ready
+      for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
+      kill \\$s" &
+    p=$!
+    for i in $(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
+    sleep 0.3`;
+
 test('-u: a host client reaches a UDP server in the namespace, which sees its real address', async (t) => {
   const r = await inFakehost([
     'bash',
@@ -150,14 +161,7 @@ for i in range(3):
     except socket.timeout:
         print("timeout")
 PY
-    node dist/cli/pasta.js --config-net --no-splice -u 15353:5353 -- sh -c "
-      python3 $d/srv.py & s=\\$!
-      touch $d/ready
-      for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
-      kill \\$s" &
-    p=$!
-    for i in $(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
-    sleep 0.3
+    ${pastaServing('--no-splice -u 15353:5353')}
     echo "lo4 $(python3 $d/ask.py 127.0.0.1 15353 | tail -1)"
     echo "lo6 $(python3 $d/ask.py ::1 15353 | tail -1)"
     echo "remote4 $(rx python3 $d/ask.py 198.51.100.1 15353 | tail -1)"
@@ -250,14 +254,7 @@ for i in range(3):
 PY
     python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 15356)); time.sleep(60)' & h=$!
     sleep 0.2
-    node dist/cli/pasta.js --config-net -t 15354,15355:5355,15356 -- sh -c "
-      python3 $d/srv.py & s=\\$!
-      touch $d/ready
-      for i in \\$(seq 300); do [ -e $d/done ] && break; sleep 0.1; done
-      kill \\$s" &
-    p=$!
-    for i in $(seq 300); do [ -e $d/ready ] && break; sleep 0.1; done
-    sleep 0.3
+    ${pastaServing('-t 15354,15355:5355,15356')}
     echo "u15354 $(python3 $d/ask.py 15354 | tail -1)"
     echo "u15355 $(python3 $d/ask.py 15355 | tail -1)"
     touch $d/done; wait $p; echo "pasta=$?"; kill $h; rm -rf $d`,

@@ -201,55 +201,25 @@ impl PolicySink for JsPolicy {
 mod tests {
     use super::*;
 
+    fn words(proto: Proto, direction: Direction, src: &str, dst: &str) -> [u32; FLOW_WORDS] {
+        flow_words(&FlowInfo {
+            proto,
+            direction,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+        })
+    }
+
     #[test]
+    #[rustfmt::skip]
     fn flow_words_fixtures() {
-        let v4 = FlowInfo {
-            proto: Proto::Udp,
-            direction: Direction::Outbound,
-            src: "10.0.2.15:40000".parse().unwrap(),
-            dst: "192.0.2.1:53".parse().unwrap(),
-        };
         assert_eq!(
-            flow_words(&v4),
-            [
-                0,
-                1,
-                4,
-                40000,
-                53,
-                0x0a00_020f,
-                0,
-                0,
-                0,
-                0xc000_0201,
-                0,
-                0,
-                0
-            ]
+            words(Proto::Udp, Direction::Outbound, "10.0.2.15:40000", "192.0.2.1:53"),
+            [0, 1, 4, 40000, 53, 0x0a00_020f, 0, 0, 0, 0xc000_0201, 0, 0, 0]
         );
-        let v6 = FlowInfo {
-            proto: Proto::Tcp,
-            direction: Direction::Inbound,
-            src: "[fd00::2]:8080".parse().unwrap(),
-            dst: "[::ffff:1.2.3.4]:80".parse().unwrap(),
-        };
         assert_eq!(
-            flow_words(&v6),
-            [
-                1,
-                0,
-                6,
-                8080,
-                80,
-                0xfd00_0000,
-                0,
-                0,
-                2,
-                0,
-                0,
-                0xffff,
-                0x0102_0304
-            ]
+            words(Proto::Tcp, Direction::Inbound, "[fd00::2]:8080", "[::ffff:1.2.3.4]:80"),
+            [1, 0, 6, 8080, 80, 0xfd00_0000, 0, 0, 2, 0, 0, 0xffff, 0x0102_0304]
         );
     }
 
