@@ -442,4 +442,83 @@ pub mod worker {
             self.queue.ready.notify_all();
         }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use passt_core::flow::policy::{Decision, Gate, Hooks, Parked};
+        use passt_core::flow::record::{Direction, Proto};
+        use std::time::Instant;
+
+        fn ping(id: u16) -> FlowInfo {
+            FlowInfo {
+                proto: Proto::Icmp,
+                direction: Direction::Outbound,
+                src: std::net::SocketAddr::new("10.0.2.15".parse().unwrap(), id),
+                dst: std::net::SocketAddr::new("192.0.2.1".parse().unwrap(), id),
+            }
+        }
+
+        fn park(gate: &mut Gate, info: FlowInfo) {
+            let (src, dst) = (info.src.ip(), info.dst.ip());
+            let flow = Parked::IcmpOut {
+                src,
+                dst,
+                queue: Vec::new(),
+            };
+            assert!(gate.park(info, flow, Instant::now()).is_ok());
+        }
+
+        #[test]
+        fn questions_in_order_answers_by_token_then_closed() {
+            let id = create();
+            let sink = WorkerSink {
+                queue: get(id).unwrap(),
+                flow_end: false,
+                main: None,
+            };
+            let hooks = Hooks {
+                outbound: true,
+                ..Hooks::default()
+            };
+            let mut gate = Gate::new(hooks, Box::new(sink)).unwrap();
+            let wait = Duration::from_millis(10);
+            assert!(matches!(next(id, wait), Next::Empty));
+            park(&mut gate, ping(1));
+            park(&mut gate, ping(2));
+            let Next::Decide(first, flow) = next(id, wait) else {
+                panic!("no question")
+            };
+            assert_eq!(flow, ping(1));
+            let Next::Decide(second, flow) = next(id, wait) else {
+                panic!("no question")
+            };
+            assert_eq!(flow, ping(2));
+            // Answered out of order; an unknown token is ignored.
+            answer(id, second, &Value::String("reject".into()));
+            answer(id, 999, &Value::String("allow".into()));
+            answer(
+                id,
+                first,
+                &Value::object([("error", Value::String("boom".into()))]),
+            );
+            let mut warnings = Vec::new();
+            let decided = gate.take_decided(Instant::now(), &mut |w| warnings.push(w));
+            let by_id = |n: u16| {
+                decided
+                    .iter()
+                    .find(|(i, _, _)| i.src.port() == n)
+                    .map(|(_, _, d)| *d)
+            };
+            assert_eq!(by_id(2), Some(Decision::Reject));
+            assert!(
+                matches!(by_id(1), Some(Decision::Allow(_))),
+                "a failed hook gets the default"
+            );
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            drop(gate);
+            assert!(matches!(next(id, wait), Next::Closed));
+            assert!(get(id).is_none(), "the queue is gone with its engine");
+        }
+    }
 }
