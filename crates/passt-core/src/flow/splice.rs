@@ -32,8 +32,15 @@ use crate::sys::pipe::{splice, Moved, Pipe};
 use crate::sys::tcp::TcpSocket;
 
 /// Splices per direction per event: a bound on one flow's share of a
-/// round (each moves up to a pipe's capacity).
+/// round (each moves up to `CHUNK`).
 const ROUNDS: usize = 8;
+
+/// Most bytes one splice moves. Smaller steps than the pipe's megabyte
+/// let the receiving side start on the first bytes while the rest are
+/// read: a download through `-T` went from 0.97x to 1.18x of Debian
+/// pasta's (netbench, 6 interleaved rounds; uploads unchanged), for
+/// about 0.45 of a core instead of 0.17, as pasta spends.
+const CHUNK: usize = 128 << 10;
 
 /// Empty pipes kept for new flows.
 const SPARE_PIPES: usize = 64;
@@ -346,7 +353,7 @@ impl Conn {
         for _ in 0..ROUNDS {
             let mut progress = false;
             if !self.eof[d] && !drained && self.pending[d] < pipe.capacity {
-                let room = pipe.capacity - self.pending[d];
+                let room = (pipe.capacity - self.pending[d]).min(CHUNK);
                 match splice(from.as_fd(), pipe.write.as_fd(), room)? {
                     Moved::Bytes(n) => {
                         self.pending[d] += n;
@@ -361,7 +368,8 @@ impl Conn {
                 }
             }
             if self.pending[d] > 0 {
-                if let Moved::Bytes(n) = splice(pipe.read.as_fd(), to.as_fd(), self.pending[d])? {
+                let len = self.pending[d].min(CHUNK);
+                if let Moved::Bytes(n) = splice(pipe.read.as_fd(), to.as_fd(), len)? {
                     self.pending[d] -= n;
                     if d == self.guest {
                         self.meta.from_guest(n);
