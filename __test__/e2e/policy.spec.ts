@@ -211,6 +211,37 @@ th.join(); print("parked", parked["how"], "ms", parked["ms"])`)}
   t.true(Number(p![1]) >= 4500, `refused after ${p![1]} ms, before the hook answered: ${out}`);
 });
 
+test('a hook awaiting something slow does not keep a core busy meanwhile', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d)
+    ${file('slow.mjs', `export default {
+  async outbound(flow) {
+    await new Promise((r) => setTimeout(r, 3000));
+    return 'allow';
+  },
+};`)}
+    python3 -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); l.bind(("127.0.0.1", 18210)); l.listen(4)
+while True:
+    l.accept()' & s=$!
+    ${waitPort('127.0.0.1', 18210)}
+    TIMEFORMAT='pasta wall %R cpu %U %S'
+    time node dist/cli/pasta.js --config-net -q --policy $d/slow.mjs --policy-timeout 10000 -- python3 -c 'import socket; socket.create_connection(("192.0.2.1", 18210), timeout=8); print("connected")'
+    kill $s 2>/dev/null; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /^connected$/m, out);
+  const m = /pasta wall ([\d.]+) cpu ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  t.truthy(m, out);
+  t.true(Number(m![1]) >= 3, `answered before the hook did: ${out}`);
+  // Node's start and the module load are a fraction of a second; a
+  // worker polling its queue while the promise waits took the whole 3 s.
+  t.true(Number(m![2]) + Number(m![3]) < 1.5, `CPU while the hook waited: ${out}`);
+});
+
 test('a hook that throws: the flow gets the default (allow), a warning, and a counter', async (t) => {
   const r = await inFakehost([
     'bash',
