@@ -49,6 +49,8 @@ test('SLAAC from our router advertisement, and dhclient -6 gets the DHCPv6 addre
     'ip -6 -o addr show dev eth0 scope global',
     'timeout 20 dhclient -6 -1 -lf /tmp/dh6.lease -pf /tmp/dh6.pid eth0',
     'ip -6 -o addr show dev eth0 scope global',
+    // Leased, dhclient stays in the background: stopped by its PID.
+    'kill "$(cat /tmp/dh6.pid)" 2>/dev/null',
     'ip -6 route show default',
   ].join('\n');
   const r = await pastaInFakehost({}, script);

@@ -28,19 +28,33 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs argv in a fresh fake host; killed after `timeoutMs`. */
+/** Runs argv in a fresh fake host; killed after `timeoutMs`, with
+ * everything it started (its process group: a leftover holding its
+ * output open would otherwise keep the run from ever ending). */
 export function inFakehost(argv: string[], opts: { unprivileged?: boolean; timeoutMs?: number } = {}): Promise<Run> {
   const prefix = opts.unprivileged
     ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', fakehostSh]
     : [fakehostSh];
   const [cmd, ...args] = [...prefix, '--', ...argv];
   return new Promise((resolve) => {
-    const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      stderr += `\ninFakehost: killed after ${opts.timeoutMs ?? 60_000} ms\n`;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+      // Whatever escaped the group may still hold the pipes: stop reading.
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, 2000).unref();
+    }, opts.timeoutMs ?? 60_000);
     child.on('close', (status) => {
       clearTimeout(timer);
       resolve({ status, stdout, stderr });

@@ -39,8 +39,11 @@ const connectTo = (path) => new Promise((resolve, reject) => {
   s.on('error', reject);
 });
 const exited = (child) => new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+// passt never outlives this script, whatever ends it.
+let started;
+process.on('exit', () => started?.exitCode === null && started.kill('SIGKILL'));
 const passt = (args, stdio = ['ignore', 'ignore', 'inherit']) =>
-  spawn(process.execPath, ['dist/cli/passt.js', '-f', '-q', ...args], { stdio });
+  (started = spawn(process.execPath, ['dist/cli/passt.js', '-f', '-q', ...args], { stdio }));
 
 const mode = process.argv[2];
 const dir = mkdtempSync('/tmp/qemu-peer-');
@@ -48,7 +51,8 @@ const path = join(dir, 'passt.sock');
 const result = {};
 if (mode === 'reconnect' || mode === 'one-off') {
   const child = passt(mode === 'one-off' ? ['-1', '-s', path] : ['-s', path]);
-  for (let i = 0; i < 100 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
+  // A loaded machine may take seconds to start node and the addon.
+  for (let i = 0; i < 400 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
   const a = await connectTo(path);
   result.first = await ask(a);
   a.destroy();
