@@ -149,7 +149,9 @@ print("client got", n)`)}
   t.regex(r.stdout, /tcp outbound \S+ -> 192\.0\.2\.1:18100.*104857600.*10485760.*closed/, out);
 });
 
-test('a hook that takes 5 s parks only its flow: an open flow keeps answering (p99 < 5 ms), then the answer applies', async (t) => {
+// Serial: a latency bound, so not beside this file's heavier tests (the
+// 10,000 flows) on a 2-core machine.
+test.serial('a hook that takes 5 s parks only its flow: an open flow keeps answering (p99 < 5 ms), then the answer applies', async (t) => {
   const r = await inFakehost(
     [
       'bash',
@@ -211,7 +213,7 @@ th.join(); print("parked", parked["how"], "ms", parked["ms"])`)}
   t.true(Number(p![1]) >= 4500, `refused after ${p![1]} ms, before the hook answered: ${out}`);
 });
 
-test('a hook awaiting something slow does not keep a core busy meanwhile', async (t) => {
+test.serial('a hook awaiting something slow does not keep a core busy meanwhile', async (t) => {
   const r = await inFakehost([
     'bash',
     '-c',
