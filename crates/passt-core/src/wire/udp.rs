@@ -212,11 +212,7 @@ pub fn emit(
     dst_port: u16,
     payload_len: usize,
 ) {
-    let mut p = Packet::new_unchecked(b);
-    p.set_src_port(src_port);
-    p.set_dst_port(dst_port);
-    p.set_len((HEADER_LEN + payload_len) as u16);
-    p.fill_checksum(src, dst);
+    header(b, src_port, dst_port, payload_len).fill_checksum(src, dst);
 }
 
 /// As `emit`, with the checksum left for the device to complete
@@ -230,11 +226,17 @@ pub fn emit_offload(
     payload_len: usize,
 ) {
     let len = HEADER_LEN + payload_len;
+    header(b, src_port, dst_port, payload_len)
+        .set_checksum(checksum::partial(src, dst, PROTO_UDP, len));
+}
+
+/// The header's ports and length, the checksum left to the caller.
+fn header(b: &mut [u8], src_port: u16, dst_port: u16, payload_len: usize) -> Packet<&mut [u8]> {
     let mut p = Packet::new_unchecked(b);
     p.set_src_port(src_port);
     p.set_dst_port(dst_port);
-    p.set_len(len as u16);
-    p.set_checksum(checksum::partial(src, dst, PROTO_UDP, len));
+    p.set_len((HEADER_LEN + payload_len) as u16);
+    p
 }
 
 #[cfg(test)]
