@@ -2,10 +2,12 @@
 // pasta (a network namespace) from Node, and get a handle that says when
 // it is ready, reports its events and flows, changes its forwards, and
 // stops.
-import { agentPath, native, type BindingConfig, type EngineEvent, type EngineStats, type FlowRecord, type Forward } from './native.js';
+import { agentPath, native, type BindingConfig, type EngineEvent, type EngineStats, type FlowRecord, type Forward, type NsForward } from './native.js';
+
+type PastaBackend = Extract<NonNullable<BindingConfig['backend']>, { kind: 'pasta' }>;
 import { Engine } from './engine.js';
 import { planGuest, readResolvConf, type GuestOverrides, type GuestPlan } from './guest.js';
-import { specForwards } from './config/forwards.js';
+import { nsSpecForwards, specForwards } from './config/forwards.js';
 import { policyFlags, startPolicyWorker, type OpenedFlow, type Policy, type PolicyWorker } from './policy.js';
 
 /** A forwarded host port (-t/-u); without `addr`, every address of each
@@ -16,6 +18,15 @@ export interface PortForwardOption {
   port: number;
   guestPort: number;
   bestEffort?: boolean;
+}
+
+/** pasta's -T/-U: namespace port `port` reaches the host loopback's
+ * `hostPort`; without `addr`, the namespace's loopback of each family
+ * the guest has (127.0.0.1, ::1). */
+export interface NsForwardOption {
+  addr?: string;
+  port: number;
+  hostPort: number;
 }
 
 export interface CommonOptions extends GuestOverrides {
@@ -84,10 +95,10 @@ export interface PastaOptions extends CommonOptions {
   /** -T: forward TCP port `port` of the namespace to `hostPort` on the
    * host's loopback, through the splice path. Without `addr`, the
    * namespace's loopback of each family the guest has. */
-  tcpNsForwards?: { addr?: string; port: number; hostPort: number }[];
+  tcpNsForwards?: NsForwardOption[];
   /** -U: the same for UDP: datagrams to the namespace's `port` reach the
    * host's loopback `hostPort`, and replies come back. */
-  udpNsForwards?: { addr?: string; port: number; hostPort: number }[];
+  udpNsForwards?: NsForwardOption[];
   /** -u auto: forward, from the host, the UDP ports bound in the
    * namespace when pasta starts. */
   udpAuto?: boolean;
@@ -123,6 +134,22 @@ export interface ForwardControl {
   list(): { tcp: Forward[]; udp: Forward[] };
 }
 
+/** pasta's -T/-U forwards (namespace ports spliced to the host's
+ * loopback), changed while running. `spec` is a -T/-U SPEC (ports,
+ * ranges, ADDR/PORTS, NSPORT:HOSTPORT) or a list of forwards. */
+export interface NsForwardControl {
+  /** Listens in the namespace on every port of `spec`, or on none: a
+   * port in use there throws and adds nothing. */
+  add(proto: 'tcp' | 'udp', spec: string | NsForwardOption[]): void;
+  /** Closes the namespace listeners of `spec` (host ports are ignored;
+   * -T auto's are left to it). Spliced TCP connections go on; a -U
+   * listener's datagram flows end with it. Returns how many closed. */
+  remove(proto: 'tcp' | 'udp', spec: string | { addr?: string; port: number }[]): number;
+  /** The forwards asked for so far: the start's, plus added, minus
+   * removed (-T auto's not). */
+  list(): { tcp: NsForward[]; udp: NsForward[] };
+}
+
 /** What passt and pasta handles have in common. */
 export interface Handle {
   readonly engine: Engine;
@@ -145,6 +172,8 @@ export interface Instance extends Handle {
 }
 
 export interface PastaInstance extends Handle {
+  /** -T/-U at run time. */
+  readonly nsForward: NsForwardControl;
   /** Resolves with the command's exit status (stopped: 0; ended by an
    * error before the command: 1). */
   readonly exited: Promise<number>;
@@ -252,6 +281,46 @@ function forwardControl(engine: Engine, p: GuestPlan, initial: BindingConfig): F
   };
 }
 
+/** The namespace's loopback of each family the guest has, or `addr`. */
+function nsBinds(p: GuestPlan, addr?: string): string[] {
+  return addr ? [addr] : [...(p.guest.v4 ? ['127.0.0.1'] : []), ...(p.guest.v6 ? ['::1'] : [])];
+}
+
+/** -T/-U forwards as the engine takes them: one per namespace address. */
+function nsConcrete(p: GuestPlan, list: NsForwardOption[]): NsForward[] {
+  return list.flatMap((f) => nsBinds(p, f.addr).map((addr) => ({ addr, port: f.port, hostPort: f.hostPort })));
+}
+
+function nsForwardControl(engine: Engine, p: GuestPlan, backend: PastaBackend): NsForwardControl {
+  const current = { tcp: [...(backend.nsTcpForwards ?? [])], udp: [...(backend.nsUdpForwards ?? [])] };
+  const key = (f: { addr: string; port: number }) => `${f.addr} ${f.port}`;
+  const check = (op: string, proto: 'tcp' | 'udp') => {
+    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`nsForward.${op}: protocol ${String(proto)} is not 'tcp' or 'udp'`);
+    if (p.guest.disabled[proto]) throw new Error(`nsForward.${op} ${proto}: ${proto.toUpperCase()} is disabled`);
+  };
+  const opt = (op: string, proto: 'tcp' | 'udp') => `nsForward.${op} ${proto}`;
+  return {
+    add(proto, spec) {
+      check('add', proto);
+      const list = nsConcrete(p, typeof spec === 'string' ? nsSpecForwards(opt('add', proto), spec) : spec);
+      if (!list.length) return;
+      engine.nsForwardAdd(proto, list);
+      current[proto].push(...list);
+    },
+    remove(proto, spec) {
+      check('remove', proto);
+      const wanted = typeof spec === 'string' ? nsSpecForwards(opt('remove', proto), spec) : spec;
+      const targets = new Map<string, { addr: string; port: number }>();
+      for (const f of wanted) for (const addr of nsBinds(p, f.addr)) targets.set(key({ addr, port: f.port }), { addr, port: f.port });
+      if (!targets.size) return 0;
+      const n = engine.nsForwardRemove(proto, [...targets.values()]);
+      current[proto] = current[proto].filter((f) => !targets.has(key(f)));
+      return n;
+    },
+    list: () => ({ tcp: current.tcp.map((f) => ({ ...f })), udp: current.udp.map((f) => ({ ...f })) }),
+  };
+}
+
 /** The parts of a handle both modes share. */
 class Running implements Handle {
   readonly forward: ForwardControl;
@@ -298,9 +367,11 @@ class PasstHandle extends Running implements Instance {
 
 class PastaHandle extends Running implements PastaInstance {
   readonly exited: Promise<number>;
+  readonly nsForward: NsForwardControl;
 
-  constructor(engine: Engine, plan: GuestPlan, config: BindingConfig) {
+  constructor(engine: Engine, plan: GuestPlan, config: BindingConfig, backend: PastaBackend) {
     super(engine, plan, config);
+    this.nsForward = nsForwardControl(engine, plan, backend);
     let exit: (status: number) => void = () => {};
     this.exited = new Promise<number>((resolve) => (exit = resolve));
     engine.on('command-exited', (e: { status: number }) => exit(e.status));
@@ -338,7 +409,7 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
       : o.netns !== undefined
         ? { netns: o.netns, ...(o.userns ? { userns: o.userns } : {}) }
         : {};
-  const backend: Extract<NonNullable<BindingConfig['backend']>, { kind: 'pasta' }> = {
+  const backend: PastaBackend = {
     kind: 'pasta',
     agent: agentPath(),
     command: o.command ?? [],
@@ -355,15 +426,12 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
       ...(g.v6 ? { v6: { addr: g.v6.addr, prefixLen: g.v6.prefixLen, gateway: g.v6.gateway } } : {}),
     };
   }
-  const loopbacks = [...(p.guest.v4 ? ['127.0.0.1'] : []), ...(p.guest.v6 ? ['::1'] : [])];
-  const nsForwards = (list: { addr?: string; port: number; hostPort: number }[]) =>
-    list.flatMap((f) => (f.addr ? [f.addr] : loopbacks).map((addr) => ({ addr, port: f.port, hostPort: f.hostPort })));
-  if (o.tcpNsForwards?.length) backend.nsTcpForwards = nsForwards(o.tcpNsForwards);
-  if (o.udpNsForwards?.length) backend.nsUdpForwards = nsForwards(o.udpNsForwards);
+  if (o.tcpNsForwards?.length) backend.nsTcpForwards = nsConcrete(p, o.tcpNsForwards);
+  if (o.udpNsForwards?.length) backend.nsUdpForwards = nsConcrete(p, o.udpNsForwards);
   if (o.tcpNsAuto) backend.nsTcpAuto = true;
   if (o.udpNsAuto) backend.nsUdpAuto = true;
   config.backend = backend;
   if (o.tcpAuto) config.tcpAuto = true;
   if (o.udpAuto) config.udpAuto = true;
-  return new PastaHandle(startEngine(config, o, w), p, config);
+  return new PastaHandle(startEngine(config, o, w), p, config, backend);
 }

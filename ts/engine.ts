@@ -3,7 +3,7 @@
 // exited, error) or when stopped. It alone holds the native handle, so
 // runtime changes (forwards) go through it.
 import { EventEmitter } from 'node:events';
-import { native, type BindingConfig, type EngineEvent, type EngineHandle, type EngineStats, type Forward } from './native.js';
+import { native, type BindingConfig, type EngineEvent, type EngineHandle, type EngineStats, type Forward, type NsForward } from './native.js';
 import { policyHandler, type Policy } from './policy.js';
 
 /** Events: every EngineEvent under its `type` (and all of them under
@@ -66,6 +66,18 @@ export class Engine extends EventEmitter {
   forwardRemove(proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number {
     this.#running();
     return native().engineForwardRemove(this.#handle, proto, forwards);
+  }
+
+  /** pasta: adds -T/-U forwards (in the namespace); all or none. */
+  nsForwardAdd(proto: 'tcp' | 'udp', forwards: NsForward[]): number {
+    this.#running();
+    return native().engineNsForwardAdd(this.#handle, proto, forwards);
+  }
+
+  /** pasta: closes -T/-U forwards by namespace address and port. */
+  nsForwardRemove(proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number {
+    this.#running();
+    return native().engineNsForwardRemove(this.#handle, proto, forwards);
   }
 
   /** Stops the engine and joins its thread (at most 1 s). */

@@ -9,10 +9,12 @@ export type {
   PastaInstance,
   InstanceEvents,
   ForwardControl,
+  NsForwardControl,
+  NsForwardOption,
   CommonOptions,
   PortForwardOption,
 } from './api.js';
-export type { EngineStats, EngineEvent, FlowInfo, FlowRecord, Verdict, Endpoint, Proto, Forward } from './native.js';
+export type { EngineStats, EngineEvent, FlowInfo, FlowRecord, Verdict, Endpoint, Proto, Forward, NsForward } from './native.js';
 export { loadPolicy } from './policy.js';
 export type { Policy, PolicyAnswer, OpenedFlow } from './policy.js';
 export { Engine } from './engine.js';

@@ -4,10 +4,8 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { startPasst, startPasta, type CommonOptions, type Handle } from './api.js';
-import { hostForwards } from './config/forwards.js';
-import type { PortForward } from './config/portspec.js';
+import { hostForwards, nsForwards } from './config/forwards.js';
 import type { Config } from './config/types.js';
-import { expand } from './config/portspec.js';
 import type { EngineStats } from './native.js';
 import { Logger } from './log.js';
 
@@ -33,12 +31,6 @@ function common(c: Config): CommonOptions {
   const udp = hostForwards(c.forward.udp);
   if (udp) o.udpForwards = udp;
   return o;
-}
-
-/** The namespace ports a -T/-U option forwards, and their host ports. */
-function nsForwards(t: PortForward): { addr?: string; port: number; hostPort: number }[] {
-  if (t.mode !== 'spec') return [];
-  return t.specs.flatMap((spec) => [...expand(spec)].map(([port, hostPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, hostPort })));
 }
 
 function describe(log: Logger, inst: Handle): void {

@@ -119,7 +119,6 @@ export type PolicyRequest =
   | { type: 'flow-open'; flows: (FlowInfo & { mapped: { src: Endpoint; dst: Endpoint } })[] }
   | { type: 'flow-end'; records: FlowRecord[] };
 
-/** The engine's configuration as it crosses to Rust (see convert.rs). */
 /** A host port forwarded to the guest: where to listen, the guest port,
  * the interface (%IFACE), and whether failing to bind skips it. */
 export interface Forward {
@@ -129,6 +128,16 @@ export interface Forward {
   guestPort: number;
   bestEffort?: boolean;
 }
+
+/** pasta's -T/-U: where to listen in the namespace, and the port of the
+ * host's loopback (of the same family) its clients reach. */
+export interface NsForward {
+  addr: string;
+  port: number;
+  hostPort: number;
+}
+
+/** The engine's configuration as it crosses to Rust (see convert.rs). */
 
 export interface BindingConfig {
   guest: {
@@ -188,9 +197,9 @@ export interface BindingConfig {
         /** --no-splice: host-loopback clients of -t go through the tap. */
         noSplice?: boolean;
         /** -T: listen on addr:port in the namespace, for the host's hostPort. */
-        nsTcpForwards?: { addr: string; port: number; hostPort: number }[];
+        nsTcpForwards?: NsForward[];
         /** -U: the same for UDP. */
-        nsUdpForwards?: { addr: string; port: number; hostPort: number }[];
+        nsUdpForwards?: NsForward[];
         /** -T auto / -U auto: mirror the host's loopback ports at start. */
         nsTcpAuto?: boolean;
         nsUdpAuto?: boolean;
@@ -264,6 +273,13 @@ export interface Binding {
    * listening sockets close at once (flows already open go on). Returns
    * how many were removed. */
   engineForwardRemove(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number;
+  /** pasta: adds -T/-U forwards to a running engine, made in the
+   * namespace: every socket is bound before any is watched, so a port in
+   * use there throws and adds nothing. Returns how many. */
+  engineNsForwardAdd(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: NsForward[]): number;
+  /** Closes -T/-U forwards by namespace address and port (not -T auto's);
+   * spliced TCP connections go on. Returns how many were closed. */
+  engineNsForwardRemove(handle: EngineHandle, proto: 'tcp' | 'udp', forwards: { addr: string; port: number }[]): number;
   /** A queue a decision worker serves (its id). */
   policyQueueCreate(): number;
   /** In a worker thread only (it blocks): the next request. A decision

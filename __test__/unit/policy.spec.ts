@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPolicy, policyFlags, policyHandler, type OpenedFlow, type Policy } from '../../ts/policy.js';
-import { specForwards } from '../../ts/config/forwards.js';
+import { nsSpecForwards, specForwards } from '../../ts/config/forwards.js';
 import { formatFlow, Logger } from '../../ts/log.js';
 import type { FlowInfo, FlowRecord, PolicyRequest, Verdict } from '../../ts/native.js';
 
@@ -295,6 +295,20 @@ test('forward specs: the -t/-u grammar, as host ports', (t) => {
   t.deepEqual(specForwards('forward.add tcp', 'none'), []);
   t.throws(() => specForwards('forward.add tcp', 'auto'), { message: 'forward.add tcp auto: not valid at run time' });
   t.throws(() => specForwards('forward.remove udp', '70000'), { message: 'forward.remove udp 70000: port 70000 out of range (1-65535)' });
+});
+
+test('namespace forward specs: the -T/-U grammar, as namespace ports and host ports', (t) => {
+  t.deepEqual(nsSpecForwards('nsForward.add tcp', '8080:80'), [{ port: 8080, hostPort: 80 }]);
+  t.deepEqual(nsSpecForwards('nsForward.add udp', '::1/53,5000-5001:6000-6001'), [
+    { addr: '::1', port: 53, hostPort: 53 },
+    { addr: '::1', port: 5000, hostPort: 6000 },
+    { addr: '::1', port: 5001, hostPort: 6001 },
+  ]);
+  t.deepEqual(nsSpecForwards('nsForward.remove tcp', 'none'), []);
+  t.throws(() => nsSpecForwards('nsForward.add tcp', 'auto'), { message: 'nsForward.add tcp auto: not valid at run time' });
+  t.throws(() => nsSpecForwards('nsForward.add tcp', 'all'), { message: 'nsForward.add tcp all: not valid at run time' });
+  t.throws(() => nsSpecForwards('nsForward.add tcp', '%lo/22'), { message: 'nsForward.add tcp %lo/22: interface binds not supported' });
+  t.throws(() => nsSpecForwards('nsForward.add udp', '~22'), { message: 'nsForward.add udp ~22: exclusions alone (all ports) not supported' });
 });
 
 // --- flow log lines ---------------------------------------------------

@@ -1,8 +1,9 @@
-// What a -t/-u option forwards, as host ports to listen on: at start
-// (from the parsed Config) and at run time (forward.add/remove, given
-// the same grammar as a string).
+// What a -t/-u option forwards, as host ports to listen on, and what a
+// -T/-U option forwards, as namespace ports: at start (from the parsed
+// Config) and at run time (forward.add/remove and nsForward.add/remove,
+// given the same grammar as a string).
 import { readFileSync } from 'node:fs';
-import type { PortForwardOption } from '../api.js';
+import type { NsForwardOption, PortForwardOption } from '../api.js';
 import { ConfigError } from './errors.js';
 import { expand, parsePortSpec, type PortForward } from './portspec.js';
 
@@ -39,6 +40,25 @@ export function specForwards(opt: string, spec: string): PortForwardOption[] {
   if (p === 'auto') throw new ConfigError(`${opt} ${spec}: not valid at run time`);
   if (p === 'none') return [];
   return hostForwards(p === 'all' ? { mode: 'all' } : { mode: 'spec', specs: [p] }) ?? [];
+}
+
+/** The namespace ports a -T/-U option forwards, and their host ports. */
+export function nsForwards(t: PortForward): NsForwardOption[] {
+  if (t.mode !== 'spec') return [];
+  return t.specs.flatMap((spec) => [...expand(spec)].map(([port, hostPort]) => ({ ...(spec.addr ? { addr: spec.addr } : {}), port, hostPort })));
+}
+
+/** One -T/-U SPEC for a running pasta: ports, ranges, ADDR/PORTS and
+ * NSPORT:HOSTPORT, as at start; 'auto' follows the host from the start
+ * only, and interface binds and exclusions alone are not done for -T/-U
+ * (refused at start too). */
+export function nsSpecForwards(opt: string, spec: string): NsForwardOption[] {
+  const p = parsePortSpec(opt, spec);
+  if (p === 'none') return [];
+  if (p === 'auto' || p === 'all') throw new ConfigError(`${opt} ${spec}: not valid at run time`);
+  if (p.iface !== undefined) throw new ConfigError(`${opt} ${spec}: interface binds not supported`);
+  if (p.rules.length === 0) throw new ConfigError(`${opt} ${spec}: exclusions alone (all ports) not supported`);
+  return nsForwards({ mode: 'spec', specs: [p] });
 }
 
 let ephemeralRange: [number, number] | undefined;

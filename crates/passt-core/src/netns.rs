@@ -295,7 +295,7 @@ fn host_loopback(addr: SocketAddr, port: u16) -> SocketAddr {
 
 /// A `-U` socket: made by the agent in the namespace and bound there
 /// before the command starts; its datagrams go to the host's loopback.
-fn ns_udp_socket(
+pub(crate) fn ns_udp_socket(
     agent: &mut Agent,
     addr: SocketAddr,
     host_port: u16,
@@ -317,7 +317,7 @@ fn ns_udp_socket(
 /// A `-T` listener: a socket the agent makes in the namespace, bound and
 /// listening there before the command starts; its connections go to the
 /// host's loopback of the same family.
-fn ns_listener(
+pub(crate) fn ns_listener(
     agent: &mut Agent,
     addr: SocketAddr,
     host_port: u16,

@@ -362,10 +362,16 @@ fn socket_addr(f: &Value, p: &str) -> R<std::net::SocketAddr> {
 /// listening on `addr:port` in the namespace for the host's `hostPort`;
 /// `nsUdpForwards`, the same for `-U`.
 fn ns_forwards(b: &Value, key: &str) -> R<Vec<(std::net::SocketAddr, u16)>> {
-    let Some(items) = field(b, "backend", key) else {
-        return Ok(Vec::new());
-    };
-    each(items, &format!("backend.{key}"), |f, p| {
+    match field(b, "backend", key) {
+        None => Ok(Vec::new()),
+        Some(items) => ns_forward_list(items, &format!("backend.{key}")),
+    }
+}
+
+/// An array of `-T`/`-U` forwards (`{ addr, port, hostPort }`); `key`
+/// names it in errors.
+pub fn ns_forward_list(items: &Value, key: &str) -> R<Vec<(std::net::SocketAddr, u16)>> {
+    each(items, key, |f, p| {
         let host_port: u16 =
             int(f, p, "hostPort")?.ok_or_else(|| format!("{p}.hostPort: missing"))?;
         Ok((socket_addr(f, p)?, host_port))

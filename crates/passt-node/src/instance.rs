@@ -238,6 +238,35 @@ pub fn forward_remove(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
     env.make(&Value::Number(n as f64))
 }
 
+/// `engineNsForwardAdd(handle, proto, [{ addr, port, hostPort }])`:
+/// pasta's `-T`/`-U` at run time, listening in the namespace; all or
+/// none (a port in use there throws, naming it). Returns the count.
+pub fn ns_forward_add(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let guard = slot(env, &ci)?
+        .lock()
+        .map_err(|_| "engine handle poisoned")?;
+    let handle = guard.as_ref().ok_or("engine stopped")?;
+    let udp = proto_arg(env, &ci)?;
+    let binds = convert::ns_forward_list(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
+    let n = handle
+        .add_ns_forwards(udp, binds)
+        .map_err(|e| e.to_string())?;
+    env.make(&Value::Number(n as f64))
+}
+
+/// `engineNsForwardRemove(handle, proto, [{ addr, port }])`: how many
+/// `-T`/`-U` listeners in the namespace were closed.
+pub fn ns_forward_remove(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
+    let guard = slot(env, &ci)?
+        .lock()
+        .map_err(|_| "engine handle poisoned")?;
+    let handle = guard.as_ref().ok_or("engine stopped")?;
+    let udp = proto_arg(env, &ci)?;
+    let addrs = convert::addresses(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
+    let n = handle.remove_ns_forwards(udp, addrs);
+    env.make(&Value::Number(n as f64))
+}
+
 /// `policyQueueCreate()`: a queue for a decision worker (its id).
 pub fn queue_create(env: Env, _ci: CallInfo) -> NapiResult<JsValue> {
     env.make(&Value::Number(worker::create() as f64))

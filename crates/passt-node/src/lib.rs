@@ -35,6 +35,8 @@ const EXPORTS: &[(&str, Export)] = &[
     ("engineStats", instance::stats),
     ("engineForwardAdd", instance::forward_add),
     ("engineForwardRemove", instance::forward_remove),
+    ("engineNsForwardAdd", instance::ns_forward_add),
+    ("engineNsForwardRemove", instance::ns_forward_remove),
     ("policyQueueCreate", instance::queue_create),
     ("policyQueueNext", instance::queue_next),
     ("policyQueueAnswer", instance::queue_answer),

@@ -3,7 +3,8 @@
 
 use std::io;
 
-use super::{Census, Command, Engine, Kind, Token};
+use super::{free_slot, Census, Command, Engine, Kind, Token, HOST_LISTENER};
+use crate::flow::udp_splice::ListenerKey;
 
 impl Engine {
     /// Runs what the owner asked for.
@@ -25,17 +26,10 @@ impl Engine {
                 }
                 Command::AddUdp(list) => {
                     for f in list {
-                        let slots = &mut self.flows.udp_forwards;
-                        let i = match slots.iter().position(Option::is_none) {
-                            Some(i) => i,
-                            None => {
-                                slots.push(None);
-                                slots.len() - 1
-                            }
-                        };
+                        let i = free_slot(&mut self.flows.udp_forwards);
                         let token = Token::new(Kind::UdpListen, 0, i as u32);
                         self.epoll.add_readable(&f.sock, token.encode())?;
-                        slots[i] = Some(f);
+                        self.flows.udp_forwards[i] = Some(f);
                     }
                 }
                 Command::RemoveTcp(addrs, reply) => {
@@ -52,10 +46,20 @@ impl Engine {
                         if hit {
                             self.flows.udp_forwards[i] = None;
                             self.flows.udp.close_listener(i);
+                            // And its host-loopback clients' spliced flows,
+                            // which would answer through a successor.
+                            self.udp_splice
+                                .close_listener(HOST_LISTENER | i as ListenerKey);
                             n += 1;
                         }
                     }
                     let _ = reply.send(n);
+                }
+                Command::AddNs { udp, binds, reply } => {
+                    let _ = reply.send(self.add_ns(udp, &binds));
+                }
+                Command::RemoveNs { udp, addrs, reply } => {
+                    let _ = reply.send(self.remove_ns(udp, &addrs));
                 }
                 Command::Census(reply) => {
                     let _ = reply.send(self.census());

@@ -139,6 +139,21 @@ pub enum Command {
     /// back on the channel.
     RemoveTcp(Vec<SocketAddr>, mpsc::Sender<usize>),
     RemoveUdp(Vec<SocketAddr>, mpsc::Sender<usize>),
+    /// pasta's `-T` (`-U` with `udp`) at run time: listen in the
+    /// namespace on each address, for the host loopback's port given with
+    /// it. All or none: the first that cannot be bound is the answer.
+    AddNs {
+        udp: bool,
+        binds: Vec<(SocketAddr, u16)>,
+        reply: mpsc::Sender<io::Result<usize>>,
+    },
+    /// Close the `-T`/`-U` listeners on these namespace addresses (not
+    /// `-T auto`'s); the count goes back.
+    RemoveNs {
+        udp: bool,
+        addrs: Vec<SocketAddr>,
+        reply: mpsc::Sender<usize>,
+    },
     /// Count the live flows.
     Census(mpsc::Sender<Census>),
 }
@@ -195,7 +210,7 @@ struct Engine {
     udp_batch: RecvBatch,
     /// `-U` listeners (token index = position), and the spliced UDP flows
     /// of those and of host-loopback clients of `-u`.
-    udp_splice_listeners: Vec<UdpSpliceForward>,
+    udp_splice_listeners: Vec<Option<UdpSpliceForward>>,
     udp_splice: UdpSpliceFlows,
 }
 
@@ -378,7 +393,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         splice,
         ns_pool,
         udp_batch: RecvBatch::new(crate::sys::udp::MAX_BATCH),
-        udp_splice_listeners: config.udp_splice_forwards,
+        udp_splice_listeners: config.udp_splice_forwards.into_iter().map(Some).collect(),
         udp_splice,
     };
     let (done_tx, done) = mpsc::channel();
@@ -412,31 +427,53 @@ impl EngineHandle {
         self.shared.waker.signal().is_ok()
     }
 
+    /// Sends the command `make` builds around a reply channel, and waits
+    /// up to `wait` for the answer.
+    fn ask<T>(&self, wait: Duration, make: impl FnOnce(mpsc::Sender<T>) -> Command) -> Option<T> {
+        let (tx, rx) = mpsc::channel();
+        if !self.command(make(tx)) {
+            return None;
+        }
+        rx.recv_timeout(wait).ok()
+    }
+
     /// Live flows and totals, or `None` if the engine does not answer
     /// within `wait`.
     pub fn census(&self, wait: Duration) -> Option<Census> {
-        let (tx, rx) = mpsc::channel();
-        if self.command(Command::Census(tx)) {
-            if let Ok(c) = rx.recv_timeout(wait) {
-                return Some(c);
-            }
-        }
-        self.shared.last_census.lock().ok()?.clone()
+        self.ask(wait, Command::Census)
+            .or_else(|| self.shared.last_census.lock().ok()?.clone())
     }
 
     /// Closes the forwards listening on `addrs` (`udp`: `-u` ones);
     /// returns how many, once the engine did it.
     pub fn remove_forwards(&self, udp: bool, addrs: Vec<SocketAddr>) -> usize {
-        let (tx, rx) = mpsc::channel();
-        let c = if udp {
-            Command::RemoveUdp(addrs, tx)
-        } else {
-            Command::RemoveTcp(addrs, tx)
-        };
-        if !self.command(c) {
-            return 0;
-        }
-        rx.recv_timeout(STOP_TIMEOUT).unwrap_or(0)
+        self.ask(STOP_TIMEOUT, |tx| {
+            if udp {
+                Command::RemoveUdp(addrs, tx)
+            } else {
+                Command::RemoveTcp(addrs, tx)
+            }
+        })
+        .unwrap_or(0)
+    }
+
+    /// pasta's `-T` (`udp`: `-U`) forwards added at run time: listens in
+    /// the namespace on each address for the host loopback port paired
+    /// with it, all or none.
+    pub fn add_ns_forwards(&self, udp: bool, binds: Vec<(SocketAddr, u16)>) -> io::Result<usize> {
+        self.ask(STOP_TIMEOUT, |reply| Command::AddNs { udp, binds, reply })
+            .unwrap_or_else(|| Err(io::Error::other("the engine is not running")))
+    }
+
+    /// Closes the `-T`/`-U` listeners on namespace addresses `addrs`;
+    /// returns how many.
+    pub fn remove_ns_forwards(&self, udp: bool, addrs: Vec<SocketAddr>) -> usize {
+        self.ask(STOP_TIMEOUT, |reply| Command::RemoveNs {
+            udp,
+            addrs,
+            reply,
+        })
+        .unwrap_or(0)
     }
 
     pub fn is_running(&self) -> bool {
@@ -1169,6 +1206,17 @@ impl Engine {
         }
         self.tx.clear();
         Ok(())
+    }
+}
+
+/// The first empty slot of `slots`, made at the end if there is none.
+fn free_slot<T>(slots: &mut Vec<Option<T>>) -> usize {
+    match slots.iter().position(Option::is_none) {
+        Some(i) => i,
+        None => {
+            slots.push(None);
+            slots.len() - 1
+        }
     }
 }
 

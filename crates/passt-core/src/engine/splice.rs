@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::{
-    forward, udp_info, unmap, Engine, Event, Exit, Kind, SpliceForward, Stats, Token,
-    HOST_LISTENER, NS_POOL,
+    forward, free_slot, udp_info, unmap, Engine, Event, Exit, Kind, SpliceForward, Stats, Token,
+    UdpSpliceForward, HOST_LISTENER, NS_POOL,
 };
 use crate::flow::loopback;
 use crate::flow::policy::{Gate, Parked};
@@ -25,7 +25,7 @@ impl Engine {
     /// Datagrams from clients of `-U` listener `i`: each goes out its
     /// client's flow, a host socket connected to the host's loopback.
     pub(super) fn udp_splice_in(&mut self, i: u32) {
-        let Some(fwd) = self.udp_splice_listeners.get(i as usize) else {
+        let Some(Some(fwd)) = self.udp_splice_listeners.get(i as usize) else {
             return;
         };
         let now = Instant::now();
@@ -58,7 +58,10 @@ impl Engine {
                 .and_then(Option::as_ref)
                 .map(|f| &f.sock)
         } else {
-            self.udp_splice_listeners.get(key as usize).map(|f| &f.sock)
+            self.udp_splice_listeners
+                .get(key as usize)
+                .and_then(Option::as_ref)
+                .map(|f| &f.sock)
         };
         let Some(listener) = listener else { return };
         let stats = &self.shared.stats;
@@ -147,13 +150,7 @@ impl Engine {
             let Ok(listener) = crate::sys::tcp::TcpListener::listen_on(fd, at) else {
                 continue;
             };
-            let i = match self.splice_listeners.iter().position(Option::is_none) {
-                Some(i) => i,
-                None => {
-                    self.splice_listeners.push(None);
-                    self.splice_listeners.len() - 1
-                }
-            };
+            let i = free_slot(&mut self.splice_listeners);
             let token = Token::new(Kind::SpliceListen, 0, i as u32);
             self.epoll.add_readable(&listener, token.encode())?;
             self.splice_listeners[i] = Some(SpliceForward {
@@ -163,7 +160,13 @@ impl Engine {
             });
             auto.bound.insert((*port, *v6), i);
         }
-        // -t auto must not forward the namespace's mirrors back out.
+        self.skip_ns_listeners();
+        Ok(())
+    }
+
+    /// Tells `-t auto` the namespace ports that are ours (`-T`
+    /// listeners): forwarding them from the host would loop.
+    fn skip_ns_listeners(&mut self) {
         let skip = self
             .splice_listeners
             .iter()
@@ -171,7 +174,75 @@ impl Engine {
             .filter_map(|f| f.listener.local_addr().ok().map(|a| a.port()))
             .collect();
         self.listeners.set_skip(skip);
-        Ok(())
+    }
+
+    /// `-T` (`udp`: `-U`) forwards at run time: each (namespace address,
+    /// host port) gets a socket the agent makes in the namespace, bound
+    /// there and watched. All are made before any is watched, so a port
+    /// in use fails the whole call, naming it.
+    pub(super) fn add_ns(&mut self, udp: bool, binds: &[(SocketAddr, u16)]) -> io::Result<usize> {
+        let agent = self.agent.as_mut().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::Unsupported, "no namespace: pasta only")
+        })?;
+        if udp {
+            let made = binds
+                .iter()
+                .map(|&(at, port)| crate::netns::ns_udp_socket(agent, at, port))
+                .collect::<io::Result<Vec<_>>>()?;
+            for (sock, target) in made {
+                let i = free_slot(&mut self.udp_splice_listeners);
+                let token = Token::new(Kind::UdpSpliceListen, 0, i as u32);
+                self.epoll.add_readable(&sock, token.encode())?;
+                self.udp_splice_listeners[i] = Some(UdpSpliceForward { sock, target });
+            }
+        } else {
+            let made = binds
+                .iter()
+                .map(|&(at, port)| crate::netns::ns_listener(agent, at, port))
+                .collect::<io::Result<Vec<_>>>()?;
+            for (listener, target) in made {
+                let i = free_slot(&mut self.splice_listeners);
+                let token = Token::new(Kind::SpliceListen, 0, i as u32);
+                self.epoll.add_readable(&listener, token.encode())?;
+                self.splice_listeners[i] = Some(SpliceForward {
+                    listener,
+                    target,
+                    auto: false,
+                });
+            }
+            self.skip_ns_listeners();
+        }
+        Ok(binds.len())
+    }
+
+    /// Closes the `-T` (`udp`: `-U`) listeners bound on `addrs` in the
+    /// namespace, but `-T auto`'s (the scan owns those); returns how
+    /// many. Spliced TCP connections go on; a `-U` listener's flows end
+    /// with it, as their replies went out through it.
+    pub(super) fn remove_ns(&mut self, udp: bool, addrs: &[SocketAddr]) -> usize {
+        let on = |a: io::Result<SocketAddr>| a.is_ok_and(|a| addrs.contains(&a));
+        let mut n = 0;
+        if udp {
+            for (i, slot) in self.udp_splice_listeners.iter_mut().enumerate() {
+                if slot.as_ref().is_some_and(|f| on(f.sock.local_addr())) {
+                    *slot = None;
+                    self.udp_splice.close_listener(i as ListenerKey);
+                    n += 1;
+                }
+            }
+        } else {
+            for slot in &mut self.splice_listeners {
+                if slot
+                    .as_ref()
+                    .is_some_and(|f| !f.auto && on(f.listener.local_addr()))
+                {
+                    *slot = None;
+                    n += 1;
+                }
+            }
+            self.skip_ns_listeners();
+        }
+        n
     }
 
     /// Parks a spliced connection for the hook of its direction; gives

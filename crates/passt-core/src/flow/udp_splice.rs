@@ -189,6 +189,23 @@ impl UdpSpliceFlows {
         old.len()
     }
 
+    /// Closes the flows answering through `listener` (it is going);
+    /// returns how many.
+    pub fn close_listener(&mut self, listener: ListenerKey) -> usize {
+        let now = Instant::now();
+        let mut closed = 0;
+        for i in 0..self.slots.len() {
+            if self.slots[i]
+                .as_ref()
+                .is_some_and(|f| f.listener == listener)
+            {
+                self.remove(i, End::Stopped, now);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     pub fn clear(&mut self) {
         let now = Instant::now();
         for i in 0..self.slots.len() {
@@ -241,5 +258,22 @@ mod tests {
         assert_ne!(gc, ga);
         f.clear();
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn closing_a_listener_ends_only_its_flows() {
+        let mut f = UdpSpliceFlows::new();
+        f.rec.on_end = true;
+        let t0 = Instant::now();
+        let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        f.insert(1, a, sock(), meta(a), t0).unwrap();
+        f.insert(1, b, sock(), meta(b), t0).unwrap();
+        let (ic, gc) = f.insert(2, a, sock(), meta(a), t0).unwrap();
+        assert_eq!(f.close_listener(1), 2);
+        assert!(!f.has(1, a) && !f.has(1, b));
+        assert!(f.get(ic, gc, t0).is_some(), "listener 2's flow stays");
+        assert_eq!(f.rec.ended.len(), 2);
+        assert_eq!(f.close_listener(1), 0);
     }
 }
