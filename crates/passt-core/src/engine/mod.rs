@@ -530,7 +530,7 @@ impl Engine {
         self.udp_splice.clear();
         if let Some(gate) = self.flows.gate.as_mut() {
             for (_, flow) in gate.drain() {
-                if let Parked::TcpIn { sock, .. } = flow {
+                if let Some(sock) = flow.accepted() {
                     sock.set_reset_on_close();
                 }
             }
@@ -801,9 +801,7 @@ impl Engine {
                     src: peer,
                     dst,
                 };
-                if let Some(sock) = self.gate_splice(info, sock, true) {
-                    self.splice_to(sock, dst, true, info)?;
-                }
+                self.splice_accepted(info, sock, dst, true)?;
                 continue;
             }
             let Some((guest, remote)) =
@@ -812,28 +810,21 @@ impl Engine {
                 continue; // no address of that family for the guest
             };
             let now = Instant::now();
-            if let Some(gate) = self.flows.gate.as_mut().filter(|g| g.hooks.inbound) {
-                let info = FlowInfo {
-                    proto: Proto::Tcp,
-                    direction: Direction::Inbound,
-                    src: peer,
-                    dst: guest,
-                };
+            let info = FlowInfo {
+                proto: Proto::Tcp,
+                direction: Direction::Inbound,
+                src: peer,
+                dst: guest,
+            };
+            if let Some(gate) = self.flows.gate.as_mut().filter(|g| g.wants(&info)) {
                 let parked = Parked::TcpIn {
                     sock,
                     client: peer,
                     guest,
                     seen: remote,
                 };
-                if let Err(p) = gate.park(info, parked, now) {
-                    let allow = gate.overflow_allows();
-                    if let Parked::TcpIn { sock, .. } = *p {
-                        if allow {
-                            self.offer_tcp(sock, peer, remote, guest);
-                        } else {
-                            sock.set_reset_on_close();
-                        }
-                    }
+                if let Some(Parked::TcpIn { sock, .. }) = gate.admit_accepted(info, parked, now) {
+                    self.offer_tcp(sock, peer, remote, guest);
                 }
                 continue;
             }
@@ -931,19 +922,10 @@ impl Engine {
                     sock.set_reset_on_close();
                 }
             },
-            Parked::Splice { sock, dst, ns } => match rw {
+            Parked::Splice { sock, target, ns } => match rw {
                 // -T: the hook saw what the namespace addressed; the
                 // connection goes where the forward leads unless rewritten.
-                Some(rw) if !ns => {
-                    let target = self
-                        .splice_listeners
-                        .iter()
-                        .flatten()
-                        .find(|f| f.listener.local_addr().ok() == Some(dst))
-                        .map_or(dst, |f| f.target);
-                    self.splice_to(sock, rw.dst(target), false, info)?;
-                }
-                Some(rw) => self.splice_to(sock, rw.dst(dst), true, info)?,
+                Some(rw) => self.splice_to(sock, rw.dst(target), ns, info)?,
                 None => {
                     self.flows.tcp.rec.rejected(info, now);
                     sock.set_reset_on_close();

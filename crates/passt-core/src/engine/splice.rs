@@ -108,9 +108,7 @@ impl Engine {
                 src: unmap(peer),
                 dst: at.unwrap_or(target),
             };
-            if let Some(sock) = self.gate_splice(info, sock, false) {
-                self.splice_to(sock, target, false, info)?;
-            }
+            self.splice_accepted(info, sock, target, false)?;
         }
         Ok(())
     }
@@ -245,28 +243,23 @@ impl Engine {
         n
     }
 
-    /// Parks a spliced connection for the hook of its direction; gives
-    /// it back if there is none (or no room to park it).
-    pub(super) fn gate_splice(
+    /// Joins an accepted connection to a new one to `target` (as
+    /// `splice_to`), or parks it for the hook of its direction first.
+    pub(super) fn splice_accepted(
         &mut self,
         info: FlowInfo,
         sock: TcpSocket,
+        target: SocketAddr,
         ns: bool,
-    ) -> Option<TcpSocket> {
-        let Some(gate) = self.flows.gate.as_mut().filter(|g| g.wants(&info)) else {
-            return Some(sock);
-        };
-        let dst = info.dst;
-        match gate.park(info, Parked::Splice { sock, dst, ns }, Instant::now()) {
-            Ok(()) => None,
-            Err(p) => match *p {
-                Parked::Splice { sock, .. } if gate.overflow_allows() => Some(sock),
-                Parked::Splice { sock, .. } => {
-                    sock.set_reset_on_close();
-                    None
-                }
-                _ => None,
-            },
+    ) -> io::Result<()> {
+        if let Some(gate) = self.flows.gate.as_mut().filter(|g| g.wants(&info)) {
+            let parked = Parked::Splice { sock, target, ns };
+            match gate.admit_accepted(info, parked, Instant::now()) {
+                Some(Parked::Splice { sock, .. }) => self.splice_to(sock, target, ns, info),
+                _ => Ok(()),
+            }
+        } else {
+            self.splice_to(sock, target, ns, info)
         }
     }
 

@@ -183,13 +183,26 @@ pub enum Parked {
         queue: Vec<Vec<u8>>,
     },
     /// pasta's splice path: a connection accepted on a loopback, to be
-    /// joined to a connection to `dst`, made in the namespace (`ns`, a
-    /// host-loopback client of `-t`) or on the host (`-T`).
+    /// joined to a connection to `target` (where its forward leads),
+    /// made in the namespace (`ns`, a host-loopback client of `-t`) or on
+    /// the host (`-T`). Kept from the accept: the forward may be gone by
+    /// the time the answer comes.
     Splice {
         sock: TcpSocket,
-        dst: SocketAddr,
+        target: SocketAddr,
         ns: bool,
     },
+}
+
+impl Parked {
+    /// The accepted connection waiting here, if it is one (`TcpIn`,
+    /// `Splice`): reset, not just closed, when refused.
+    pub fn accepted(&self) -> Option<&TcpSocket> {
+        match self {
+            Parked::TcpIn { sock, .. } | Parked::Splice { sock, .. } => Some(sock),
+            _ => None,
+        }
+    }
 }
 
 struct Waiting {
@@ -341,6 +354,21 @@ impl Gate {
             return true;
         }
         self.park(info, make(), now).is_ok() || !self.overflow_allows()
+    }
+
+    /// A connection accepted on a listener (`TcpIn`, `Splice`), parked
+    /// and asked about. `Some(flow)`: no room to park it and the default
+    /// allows, so the caller goes on with it; `None`: parked, or no room
+    /// and failing closed (its client is reset).
+    pub fn admit_accepted(&mut self, info: FlowInfo, flow: Parked, now: Instant) -> Option<Parked> {
+        let flow = *self.park(info, flow, now).err()?;
+        if self.overflow_allows() {
+            return Some(flow);
+        }
+        if let Some(sock) = flow.accepted() {
+            sock.set_reset_on_close();
+        }
+        None
     }
 
     /// Adds a datagram to a parked flow's queue (bounded); whether it was
