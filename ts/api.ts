@@ -252,33 +252,67 @@ function startEngine(config: BindingConfig, o: CommonOptions, w?: PolicyWorker):
   return engine;
 }
 
-function forwardControl(engine: Engine, p: GuestPlan, initial: BindingConfig): ForwardControl {
-  const current = { tcp: [...(initial.tcpForwards ?? [])], udp: [...(initial.udpForwards ?? [])] };
+/** What a -t/-u or -T/-U forward control needs to know: its name in
+ * errors, the spec grammar (`parse`), forwards as the engine takes them
+ * (`concrete`), the addresses an option without one stands for
+ * (`binds`), and the engine's calls. */
+interface ControlParts<O extends { addr?: string; port: number }, F extends { addr: string; port: number }> {
+  name: string;
+  parse(opt: string, spec: string): O[];
+  concrete(list: O[]): F[];
+  binds(addr?: string): string[];
+  add(proto: 'tcp' | 'udp', list: F[]): void;
+  remove(proto: 'tcp' | 'udp', targets: { addr: string; port: number }[]): number;
+}
+
+/** add/remove/list over the forwards `initial` starts with. */
+function control<O extends { addr?: string; port: number }, F extends { addr: string; port: number }>(
+  p: GuestPlan,
+  initial: { tcp: F[]; udp: F[] },
+  c: ControlParts<O, F>,
+): {
+  add(proto: 'tcp' | 'udp', spec: string | O[]): void;
+  remove(proto: 'tcp' | 'udp', spec: string | { addr?: string; port: number }[]): number;
+  list(): { tcp: F[]; udp: F[] };
+} {
+  const current = { tcp: [...initial.tcp], udp: [...initial.udp] };
   const key = (f: { addr: string; port: number }) => `${f.addr} ${f.port}`;
-  const check = (op: string, proto: 'tcp' | 'udp') => {
-    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`forward.${op}: protocol ${String(proto)} is not 'tcp' or 'udp'`);
-    if (p.guest.disabled[proto]) throw new Error(`forward.${op} ${proto}: ${proto.toUpperCase()} is disabled`);
+  const opt = (op: string, proto: 'tcp' | 'udp') => {
+    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`${c.name}.${op}: protocol ${String(proto)} is not 'tcp' or 'udp'`);
+    if (p.guest.disabled[proto]) throw new Error(`${c.name}.${op} ${proto}: ${proto.toUpperCase()} is disabled`);
+    return `${c.name}.${op} ${proto}`;
   };
   return {
     add(proto, spec) {
-      check('add', proto);
-      const list = concrete(p, typeof spec === 'string' ? specForwards(`forward.add ${proto}`, spec) : spec);
+      const o = opt('add', proto);
+      const list = c.concrete(typeof spec === 'string' ? c.parse(o, spec) : spec);
       if (!list.length) return;
-      engine.forwardAdd(proto, list);
+      c.add(proto, list);
       current[proto].push(...list);
     },
     remove(proto, spec) {
-      check('remove', proto);
-      const wanted = typeof spec === 'string' ? specForwards(`forward.remove ${proto}`, spec) : spec;
+      const o = opt('remove', proto);
+      const wanted: { addr?: string; port: number }[] = typeof spec === 'string' ? c.parse(o, spec) : spec;
       const targets = new Map<string, { addr: string; port: number }>();
-      for (const f of wanted) for (const addr of binds(p, f.addr)) targets.set(key({ addr, port: f.port }), { addr, port: f.port });
+      for (const f of wanted) for (const addr of c.binds(f.addr)) targets.set(key({ addr, port: f.port }), { addr, port: f.port });
       if (!targets.size) return 0;
-      const n = engine.forwardRemove(proto, [...targets.values()]);
+      const n = c.remove(proto, [...targets.values()]);
       current[proto] = current[proto].filter((f) => !targets.has(key(f)));
       return n;
     },
     list: () => ({ tcp: current.tcp.map((f) => ({ ...f })), udp: current.udp.map((f) => ({ ...f })) }),
   };
+}
+
+function forwardControl(engine: Engine, p: GuestPlan, initial: BindingConfig): ForwardControl {
+  return control(p, { tcp: initial.tcpForwards ?? [], udp: initial.udpForwards ?? [] }, {
+    name: 'forward',
+    parse: specForwards,
+    concrete: (list) => concrete(p, list),
+    binds: (addr) => binds(p, addr),
+    add: (proto, list) => engine.forwardAdd(proto, list),
+    remove: (proto, targets) => engine.forwardRemove(proto, targets),
+  });
 }
 
 /** The namespace's loopback of each family the guest has, or `addr`. */
@@ -292,33 +326,14 @@ function nsConcrete(p: GuestPlan, list: NsForwardOption[]): NsForward[] {
 }
 
 function nsForwardControl(engine: Engine, p: GuestPlan, backend: PastaBackend): NsForwardControl {
-  const current = { tcp: [...(backend.nsTcpForwards ?? [])], udp: [...(backend.nsUdpForwards ?? [])] };
-  const key = (f: { addr: string; port: number }) => `${f.addr} ${f.port}`;
-  const check = (op: string, proto: 'tcp' | 'udp') => {
-    if (proto !== 'tcp' && proto !== 'udp') throw new Error(`nsForward.${op}: protocol ${String(proto)} is not 'tcp' or 'udp'`);
-    if (p.guest.disabled[proto]) throw new Error(`nsForward.${op} ${proto}: ${proto.toUpperCase()} is disabled`);
-  };
-  const opt = (op: string, proto: 'tcp' | 'udp') => `nsForward.${op} ${proto}`;
-  return {
-    add(proto, spec) {
-      check('add', proto);
-      const list = nsConcrete(p, typeof spec === 'string' ? nsSpecForwards(opt('add', proto), spec) : spec);
-      if (!list.length) return;
-      engine.nsForwardAdd(proto, list);
-      current[proto].push(...list);
-    },
-    remove(proto, spec) {
-      check('remove', proto);
-      const wanted = typeof spec === 'string' ? nsSpecForwards(opt('remove', proto), spec) : spec;
-      const targets = new Map<string, { addr: string; port: number }>();
-      for (const f of wanted) for (const addr of nsBinds(p, f.addr)) targets.set(key({ addr, port: f.port }), { addr, port: f.port });
-      if (!targets.size) return 0;
-      const n = engine.nsForwardRemove(proto, [...targets.values()]);
-      current[proto] = current[proto].filter((f) => !targets.has(key(f)));
-      return n;
-    },
-    list: () => ({ tcp: current.tcp.map((f) => ({ ...f })), udp: current.udp.map((f) => ({ ...f })) }),
-  };
+  return control(p, { tcp: backend.nsTcpForwards ?? [], udp: backend.nsUdpForwards ?? [] }, {
+    name: 'nsForward',
+    parse: nsSpecForwards,
+    concrete: (list) => nsConcrete(p, list),
+    binds: (addr) => nsBinds(p, addr),
+    add: (proto, list) => engine.nsForwardAdd(proto, list),
+    remove: (proto, targets) => engine.nsForwardRemove(proto, targets),
+  });
 }
 
 /** The parts of a handle both modes share. */

@@ -199,72 +199,75 @@ fn bind_forwards<T>(
     Ok(bound)
 }
 
+/// Runs `f` on the running engine of argument 0, with the protocol of
+/// argument 1 (`true`: UDP) and the array of argument 2: the forward
+/// calls below.
+fn on_forwards(
+    env: Env,
+    ci: &CallInfo,
+    f: impl FnOnce(&EngineHandle, bool, &Value) -> NapiResult<Value>,
+) -> NapiResult<JsValue> {
+    let guard = slot(env, ci)?
+        .lock()
+        .map_err(|_| "engine handle poisoned")?;
+    let handle = guard.as_ref().ok_or("engine stopped")?;
+    let udp = proto_arg(env, ci)?;
+    let v = f(handle, udp, &env.read(ci.arg(2, "forwards")?)?)?;
+    env.make(&v)
+}
+
 /// `engineForwardAdd(handle, proto, forwards)`: binds every forward
 /// first (a port in use throws, and nothing is added), then hands them
 /// to the engine.
 pub fn forward_add(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
-    let guard = slot(env, &ci)?
-        .lock()
-        .map_err(|_| "engine handle poisoned")?;
-    let handle = guard.as_ref().ok_or("engine stopped")?;
-    let udp = proto_arg(env, &ci)?;
-    let list = convert::forward_list(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
-    let command = if udp {
-        Command::AddUdp(bind_forwards(list, "-u", forward::bind_udp, &Discard)?)
-    } else {
-        Command::AddTcp(bind_forwards(
-            list,
-            "-t",
-            TcpForward::bind_device,
-            &Discard,
-        )?)
-    };
-    if !handle.command(command) {
-        return Err("engine stopped".into());
-    }
-    env.undefined()
+    on_forwards(env, &ci, |handle, udp, v| {
+        let list = convert::forward_list(v, "forwards")?;
+        let command = if udp {
+            Command::AddUdp(bind_forwards(list, "-u", forward::bind_udp, &Discard)?)
+        } else {
+            Command::AddTcp(bind_forwards(
+                list,
+                "-t",
+                TcpForward::bind_device,
+                &Discard,
+            )?)
+        };
+        if !handle.command(command) {
+            return Err("engine stopped".into());
+        }
+        Ok(Value::Undefined)
+    })
 }
 
 /// `engineForwardRemove(handle, proto, [{ addr, port }])`: how many
 /// listening sockets were closed.
 pub fn forward_remove(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
-    let guard = slot(env, &ci)?
-        .lock()
-        .map_err(|_| "engine handle poisoned")?;
-    let handle = guard.as_ref().ok_or("engine stopped")?;
-    let udp = proto_arg(env, &ci)?;
-    let addrs = convert::addresses(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
-    let n = handle.remove_forwards(udp, addrs);
-    env.make(&Value::Number(n as f64))
+    on_forwards(env, &ci, |handle, udp, v| {
+        let n = handle.remove_forwards(udp, convert::addresses(v, "forwards")?);
+        Ok(Value::Number(n as f64))
+    })
 }
 
 /// `engineNsForwardAdd(handle, proto, [{ addr, port, hostPort }])`:
 /// pasta's `-T`/`-U` at run time, listening in the namespace; all or
 /// none (a port in use there throws, naming it). Returns the count.
 pub fn ns_forward_add(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
-    let guard = slot(env, &ci)?
-        .lock()
-        .map_err(|_| "engine handle poisoned")?;
-    let handle = guard.as_ref().ok_or("engine stopped")?;
-    let udp = proto_arg(env, &ci)?;
-    let binds = convert::ns_forward_list(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
-    let n = handle
-        .add_ns_forwards(udp, binds)
-        .map_err(|e| e.to_string())?;
-    env.make(&Value::Number(n as f64))
+    on_forwards(env, &ci, |handle, udp, v| {
+        let binds = convert::ns_forward_list(v, "forwards")?;
+        let n = handle
+            .add_ns_forwards(udp, binds)
+            .map_err(|e| e.to_string())?;
+        Ok(Value::Number(n as f64))
+    })
 }
 
 /// `engineNsForwardRemove(handle, proto, [{ addr, port }])`: how many
 /// `-T`/`-U` listeners in the namespace were closed.
 pub fn ns_forward_remove(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
-    let guard = slot(env, &ci)?
-        .lock()
-        .map_err(|_| "engine handle poisoned")?;
-    let handle = guard.as_ref().ok_or("engine stopped")?;
-    let udp = proto_arg(env, &ci)?;
-    let addrs = convert::addresses(&env.read(ci.arg(2, "forwards")?)?, "forwards")?;
-    let n = handle.remove_ns_forwards(udp, addrs);
-    env.make(&Value::Number(n as f64))
+    on_forwards(env, &ci, |handle, udp, v| {
+        let n = handle.remove_ns_forwards(udp, convert::addresses(v, "forwards")?);
+        Ok(Value::Number(n as f64))
+    })
 }
 
 /// `policyQueueCreate()`: a queue for a decision worker (its id).
