@@ -29,5 +29,6 @@ pub mod netlink;
 pub mod netns;
 pub mod nsagent;
 pub mod services;
+pub mod slab;
 mod sys;
 pub mod wire;

@@ -24,6 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::flow::udp::UdpForward;
+use crate::slab::Slab;
 use crate::sys::tcp::TcpListener;
 use crate::sys::udp::UdpSocket;
 
@@ -240,20 +241,18 @@ struct Auto {
 pub type Added = Vec<(usize, u8)>;
 
 pub struct Forwards {
-    slots: Vec<Option<Slot>>,
-    gens: Vec<u8>,
+    slots: Slab<Slot>,
     auto: Option<Auto>,
 }
 
 impl Forwards {
     pub fn new(fixed: Vec<TcpForward>, auto: Option<(AutoSpec, Skip)>, now: Instant) -> Self {
-        let n = fixed.len();
+        let mut slots = Slab::new();
+        for fwd in fixed {
+            slots.insert(Slot { fwd, auto: None });
+        }
         Forwards {
-            slots: fixed
-                .into_iter()
-                .map(|fwd| Some(Slot { fwd, auto: None }))
-                .collect(),
-            gens: vec![0; n],
+            slots,
             auto: auto.map(|(spec, skip)| Auto {
                 spec,
                 skip,
@@ -267,17 +266,15 @@ impl Forwards {
     pub fn all(&self) -> impl Iterator<Item = (usize, u8, &TcpListener)> {
         self.slots
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, self.gens[i], &s.fwd.listener)))
+            .map(|(i, s)| (i, self.slots.gen(i), &s.fwd.listener))
     }
 
     pub fn get(&self, index: usize, gen: u8) -> Option<&TcpForward> {
-        let s = self.slots.get(index)?.as_ref()?;
-        (self.gens[index] == gen).then_some(&s.fwd)
+        self.slots.checked(index, gen).map(|s| &s.fwd)
     }
 
     pub fn listener(&self, index: usize) -> Option<&TcpListener> {
-        self.slots.get(index)?.as_ref().map(|s| &s.fwd.listener)
+        self.slots.get(index).map(|s| &s.fwd.listener)
     }
 
     /// Follows the namespace's listening ports when a scan is due:
@@ -306,14 +303,11 @@ impl Forwards {
         let new: Vec<Bound> = wanted.difference(&auto.bound).copied().collect();
         auto.bound.retain(|b| !gone.contains(b));
         if !gone.is_empty() {
-            for slot in &mut self.slots {
-                if slot
-                    .as_ref()
-                    .and_then(|s| s.auto)
-                    .is_some_and(|b| gone.contains(&b))
-                {
-                    *slot = None;
-                }
+            for i in self
+                .slots
+                .select(|s| s.auto.is_some_and(|b| gone.contains(&b)))
+            {
+                self.slots.remove(i);
             }
         }
         let mut added = Vec::new();
@@ -328,7 +322,7 @@ impl Forwards {
             if let Some(auto) = &mut self.auto {
                 auto.bound.insert((port, fam));
             }
-            added.push(self.insert(Slot {
+            added.push(self.slots.insert(Slot {
                 fwd,
                 auto: Some((port, fam)),
             }));
@@ -338,11 +332,7 @@ impl Forwards {
 
     /// Every host port a forward listens on now.
     pub fn ports(&self) -> BTreeSet<u16> {
-        self.slots
-            .iter()
-            .flatten()
-            .filter_map(|s| s.fwd.port())
-            .collect()
+        self.slots.values().filter_map(|s| s.fwd.port()).collect()
     }
 
     /// The namespace ports `-t auto` leaves alone from now on.
@@ -354,36 +344,18 @@ impl Forwards {
 
     /// Adds a forward at run time; returns its token parts (to watch).
     pub fn add(&mut self, fwd: TcpForward) -> (usize, u8) {
-        self.insert(Slot { fwd, auto: None })
+        self.slots.insert(Slot { fwd, auto: None })
     }
 
     /// Closes the fixed forwards listening on `addr`; returns how many.
     pub fn remove(&mut self, addr: SocketAddr) -> usize {
-        let mut n = 0;
-        for slot in &mut self.slots {
-            let matches = slot.as_ref().is_some_and(|s| {
-                s.auto.is_none() && s.fwd.listener.local_addr().ok() == Some(addr)
-            });
-            if matches {
-                *slot = None;
-                n += 1;
-            }
+        let hit = self
+            .slots
+            .select(|s| s.auto.is_none() && s.fwd.listener.local_addr().ok() == Some(addr));
+        for &i in &hit {
+            self.slots.remove(i);
         }
-        n
-    }
-
-    fn insert(&mut self, slot: Slot) -> (usize, u8) {
-        let index = match self.slots.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.slots.push(None);
-                self.gens.push(0);
-                self.slots.len() - 1
-            }
-        };
-        self.gens[index] = self.gens[index].wrapping_add(1);
-        self.slots[index] = Some(slot);
-        (index, self.gens[index])
+        hit.len()
     }
 }
 

@@ -28,6 +28,7 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use super::record::{End, Meta, Recorder};
+use crate::slab::Slab;
 use crate::sys::pipe::{splice, Moved, Pipe};
 use crate::sys::tcp::TcpSocket;
 
@@ -76,7 +77,6 @@ struct Conn {
     shut: [bool; 2],
     /// What each side is registered for now.
     watched: [Interest; 2],
-    gen: u8,
     /// Addresses and bytes, for flow records; `guest` is the side in the
     /// namespace (its bytes count as from the guest).
     meta: Meta,
@@ -95,14 +95,11 @@ pub enum Change {
 }
 
 pub struct SpliceFlows {
-    slots: Vec<Option<Conn>>,
-    gens: Vec<u8>,
-    /// Empty slots, reused first.
-    free: Vec<usize>,
+    /// Generations in 7 bits: the token's side byte holds one more.
+    slots: Slab<Conn>,
     /// Empty pipes of closed flows, for the next ones: a pipe and its
     /// resizing cost three syscalls, a short connection needs two.
     spare: Vec<Pipe>,
-    live: usize,
     /// Connections reset after an error (for the stats).
     pub resets: u64,
     /// Opened and ended flows, for whoever listens.
@@ -118,11 +115,8 @@ impl Default for SpliceFlows {
 impl SpliceFlows {
     pub fn new() -> Self {
         SpliceFlows {
-            slots: Vec::new(),
-            gens: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::with_gen_mask(0x7f),
             spare: Vec::new(),
-            live: 0,
             resets: 0,
             rec: Recorder::default(),
         }
@@ -130,15 +124,15 @@ impl SpliceFlows {
 
     /// Bytes of all flows, ended and live: [from, to the guest].
     pub fn bytes(&self) -> [u64; 2] {
-        self.rec.bytes(self.slots.iter().flatten().map(|c| &c.meta))
+        self.rec.bytes(self.slots.values().map(|c| &c.meta))
     }
 
     pub fn len(&self) -> usize {
-        self.live
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.live == 0
+        self.slots.is_empty()
     }
 
     /// Joins `accepted` to `out`, a connection in progress. Returns the
@@ -153,7 +147,7 @@ impl SpliceFlows {
         (meta, guest): (Meta, usize),
     ) -> io::Result<(usize, u8)> {
         let out = match out {
-            Ok(s) if self.live < MAX_FLOWS => s,
+            Ok(s) if self.slots.len() < MAX_FLOWS => s,
             Ok(_) => {
                 accepted.set_reset_on_close();
                 return Err(io::Error::from_raw_os_error(libc::EMFILE));
@@ -179,24 +173,11 @@ impl SpliceFlows {
                     write: true,
                 },
             ],
-            gen: 0,
             meta,
             guest,
         };
         self.rec.open(&conn.meta);
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(None);
-                self.gens.push(0);
-                self.slots.len() - 1
-            }
-        };
-        self.gens[index] = self.gens[index].wrapping_add(1) & 0x7f;
-        let gen = self.gens[index];
-        self.slots[index] = Some(Conn { gen, ..conn });
-        self.live += 1;
-        Ok((index, gen))
+        Ok(self.slots.insert(conn))
     }
 
     /// Side `s` of flow `index` (for registration).
@@ -210,7 +191,7 @@ impl SpliceFlows {
     }
 
     fn get(&self, index: usize, gen: u8) -> Option<&Conn> {
-        self.slots.get(index)?.as_ref().filter(|c| c.gen == gen)
+        self.slots.checked(index, gen)
     }
 
     /// Handles readiness of side `s`: readable moves its data on,
@@ -223,12 +204,7 @@ impl SpliceFlows {
         s: usize,
         (readable, writable, error): (bool, bool, bool),
     ) -> Change {
-        let Some(conn) = self
-            .slots
-            .get_mut(index)
-            .and_then(Option::as_mut)
-            .filter(|c| c.gen == gen)
-        else {
+        let Some(conn) = self.slots.checked_mut(index, gen) else {
             return Change::None;
         };
         match conn.pump(s, readable, writable, error) {
@@ -263,7 +239,7 @@ impl SpliceFlows {
     }
 
     fn close_as(&mut self, index: usize, end: End, reset: bool) {
-        if let Some(c) = self.slots[index].take() {
+        if let Some(c) = self.slots.remove(index) {
             self.rec.end(&c.meta, end, Instant::now());
             if reset {
                 self.resets += 1;
@@ -278,14 +254,12 @@ impl SpliceFlows {
                     self.spare.push(pipe);
                 }
             }
-            self.live -= 1;
-            self.free.push(index);
         }
     }
 
     /// Drops every flow (engine shutdown).
     pub fn clear(&mut self) {
-        for i in 0..self.slots.len() {
+        for i in 0..self.slots.bound() {
             self.close_as(i, End::Stopped, true);
         }
     }
@@ -293,7 +267,7 @@ impl SpliceFlows {
     /// Ends every flow as the engine stops: recorded as stopped, the
     /// sockets closed as they are.
     pub fn finish(&mut self) {
-        for i in 0..self.slots.len() {
+        for i in 0..self.slots.bound() {
             self.close_as(i, End::Stopped, false);
         }
     }

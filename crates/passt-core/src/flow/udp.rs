@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use super::icmp::GatewayMap;
 use super::record::{Direction, End, FlowInfo, Meta, Proto, Recorder};
+use crate::slab::Slab;
 use crate::sys::udp::{QueuedError, RecvBatch, UdpSocket};
 
 /// Idle time after which a flow is closed. passt's documented UDP flow
@@ -126,9 +127,7 @@ struct Flow {
 }
 
 pub struct UdpFlows {
-    slots: Vec<Option<Flow>>,
-    gens: Vec<u8>,
-    free: Vec<usize>,
+    slots: Slab<Flow>,
     by_key: HashMap<(SocketAddr, SocketAddr), usize>,
     /// Inbound flows by (listener, client): a client's later datagrams
     /// follow its flow, whatever a policy made of its addresses.
@@ -153,9 +152,7 @@ const SEND_BATCH: usize = 64;
 impl UdpFlows {
     pub fn new(map: GatewayMap) -> Self {
         UdpFlows {
-            slots: Vec::new(),
-            gens: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::new(),
             by_key: HashMap::new(),
             by_client: HashMap::new(),
             dropped: 0,
@@ -173,14 +170,14 @@ impl UdpFlows {
 
     /// Live flows, and the bytes of all flows [from, to the guest].
     pub fn census(&self) -> (u64, [u64; 2]) {
-        let bytes = self.rec.bytes(self.slots.iter().flatten().map(|f| &f.meta));
+        let bytes = self.rec.bytes(self.slots.values().map(|f| &f.meta));
         (self.by_key.len() as u64, bytes)
     }
 
     /// Counts a datagram the caller delivered to the guest on flow `index`
     /// (inbound flows, whose datagrams the caller frames).
     pub fn delivered(&mut self, index: usize, n: usize) {
-        if let Some(Some(f)) = self.slots.get_mut(index) {
+        if let Some(f) = self.slots.get_mut(index) {
             f.meta.to_guest(n);
         }
     }
@@ -200,7 +197,7 @@ impl UdpFlows {
                 i += 1;
             }
             // A flow gone since (expired, cleared) loses its datagrams.
-            let (_, failed) = match self.slots.get(index).and_then(Option::as_ref) {
+            let (_, failed) = match self.slots.get(index) {
                 Some(Flow {
                     via: Via::Socket(sock),
                     ..
@@ -235,46 +232,29 @@ impl UdpFlows {
     /// The socket of flow (index, gen), for epoll registration; `None`
     /// for a closed flow, a reused slot or an inbound flow.
     pub fn socket(&self, index: usize, gen: u8) -> Option<&UdpSocket> {
-        match &self.live(index, gen)?.via {
+        match &self.slots.checked(index, gen)?.via {
             Via::Socket(s) => Some(s),
             Via::Listener { .. } => None,
         }
     }
 
-    fn live(&self, index: usize, gen: u8) -> Option<&Flow> {
-        if self.gens.get(index) != Some(&gen) {
-            return None;
-        }
-        self.slots.get(index)?.as_ref()
-    }
-
     fn insert(&mut self, flow: Flow) -> (usize, u8) {
         let key = (flow.guest, flow.remote);
         self.rec.open(&flow.meta);
-        let index = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(flow);
-                i
-            }
-            None => {
-                self.slots.push(Some(flow));
-                self.gens.push(0);
-                self.slots.len() - 1
-            }
+        let listener = match flow.via {
+            Via::Listener { id, client } => Some((id, client)),
+            Via::Socket(_) => None,
         };
+        let (index, gen) = self.slots.insert(flow);
         self.by_key.insert(key, index);
-        if let Some(Flow {
-            via: Via::Listener { id, client },
-            ..
-        }) = &self.slots[index]
-        {
-            self.by_client.insert((*id, *client), index);
+        if let Some(by) = listener {
+            self.by_client.insert(by, index);
         }
-        (index, self.gens[index])
+        (index, gen)
     }
 
     fn remove(&mut self, index: usize, end: End, now: Instant) {
-        if let Some(f) = self.slots[index].take() {
+        if let Some(f) = self.slots.remove(index) {
             self.by_key.remove(&(f.guest, f.remote));
             if let Via::Listener { id, client } = f.via {
                 if self.by_client.get(&(id, client)) == Some(&index) {
@@ -282,8 +262,6 @@ impl UdpFlows {
                 }
             }
             self.rec.end(&f.meta, end, now);
-            self.gens[index] = self.gens[index].wrapping_add(1);
-            self.free.push(index);
         }
     }
 
@@ -297,12 +275,13 @@ impl UdpFlows {
         now: Instant,
     ) -> Result<Route, UdpError> {
         if let Some(&index) = self.by_key.get(&(src, dst)) {
-            if let Some(flow) = self.slots[index].as_mut() {
+            let gen = self.slots.gen(index);
+            if let Some(flow) = self.slots.get_mut(index) {
                 flow.last = now;
                 return Ok(match flow.via {
                     Via::Socket(_) => Route::Socket {
                         index,
-                        gen: self.gens[index],
+                        gen,
                         new: false,
                     },
                     Via::Listener { id, client } => Route::Listener {
@@ -383,7 +362,7 @@ impl UdpFlows {
         now: Instant,
     ) -> Result<Route, UdpError> {
         let route = self.route(src, dst, now)?;
-        if let Some(Some(f)) = self.slots.get_mut(match route {
+        if let Some(f) = self.slots.get_mut(match route {
             Route::Socket { index, .. } => index,
             Route::Listener { .. } => self.by_key[&(src, dst)],
         }) {
@@ -418,7 +397,7 @@ impl UdpFlows {
         now: Instant,
     ) -> Result<usize, UdpError> {
         if let Some(&index) = self.by_key.get(&(guest, seen)) {
-            if let Some(flow) = self.slots[index].as_mut() {
+            if let Some(flow) = self.slots.get_mut(index) {
                 flow.last = now;
                 if let Via::Listener { id, client: old } = flow.via {
                     flow.via = Via::Listener {
@@ -463,7 +442,7 @@ impl UdpFlows {
         now: Instant,
     ) -> Option<(usize, SocketAddr, SocketAddr)> {
         let index = *self.by_client.get(&(listener, client))?;
-        let flow = self.slots.get_mut(index)?.as_mut()?;
+        let flow = self.slots.get_mut(index)?;
         flow.last = now;
         Some((index, flow.guest, flow.remote))
     }
@@ -481,10 +460,7 @@ impl UdpFlows {
         out: &mut dyn FnMut(Event<'_>),
     ) -> usize {
         let map = self.map;
-        if self.gens.get(index) != Some(&gen) {
-            return 0;
-        }
-        let Some(Some(flow)) = self.slots.get_mut(index) else {
+        let Some(flow) = self.slots.checked_mut(index, gen) else {
             return 0;
         };
         let Via::Socket(sock) = &flow.via else {
@@ -571,7 +547,7 @@ impl UdpFlows {
                 Ok(None) | Err(_) => break,
             };
             // Errors are rare: a scan beats an index kept per datagram.
-            let flow = self.slots.iter().flatten().find(|f| {
+            let flow = self.slots.values().find(|f| {
                 matches!(f.via, Via::Listener { id, client }
                     if id == listener && Some(client) == e.dst)
             });
@@ -596,38 +572,32 @@ impl UdpFlows {
     /// the guest's replies are not routed to a listener id now reused.
     pub fn close_listener(&mut self, listener: usize) -> usize {
         let now = Instant::now();
-        let mut closed = 0;
-        for i in 0..self.slots.len() {
-            if matches!(&self.slots[i], Some(Flow { via: Via::Listener { id, .. }, .. }) if *id == listener)
-            {
-                self.remove(i, End::Stopped, now);
-                closed += 1;
-            }
+        let gone = self
+            .slots
+            .select(|f| matches!(f.via, Via::Listener { id, .. } if id == listener));
+        for &i in &gone {
+            self.remove(i, End::Stopped, now);
         }
-        closed
+        gone.len()
     }
 
     /// Closes every flow (the guest is gone).
     pub fn clear(&mut self) {
         let now = Instant::now();
-        for i in 0..self.slots.len() {
+        for i in 0..self.slots.bound() {
             self.remove(i, End::Stopped, now);
         }
     }
 
     /// Closes flows idle since before `now - TIMEOUT`; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let mut closed = 0;
-        for i in 0..self.slots.len() {
-            if self.slots[i]
-                .as_ref()
-                .is_some_and(|f| now.saturating_duration_since(f.last) >= TIMEOUT)
-            {
-                self.remove(i, End::Timeout, now);
-                closed += 1;
-            }
+        let old = self
+            .slots
+            .select(|f| now.saturating_duration_since(f.last) >= TIMEOUT);
+        for &i in &old {
+            self.remove(i, End::Timeout, now);
         }
-        closed
+        old.len()
     }
 }
 

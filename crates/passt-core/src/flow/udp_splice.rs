@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{End, Meta, Recorder};
+use crate::slab::Slab;
 use crate::sys::udp::UdpSocket;
 
 /// As for the other UDP flows.
@@ -44,9 +45,7 @@ struct Flow {
 
 #[derive(Default)]
 pub struct UdpSpliceFlows {
-    slots: Vec<Option<Flow>>,
-    gens: Vec<u8>,
-    free: Vec<usize>,
+    slots: Slab<Flow>,
     by_key: HashMap<(ListenerKey, SocketAddr), usize>,
     /// Opened and ended flows, for whoever listens.
     pub rec: Recorder,
@@ -74,9 +73,8 @@ impl UdpSpliceFlows {
         now: Instant,
     ) -> Option<(usize, u8)> {
         let &index = self.by_key.get(&(listener, client))?;
-        let flow = self.slots[index].as_mut()?;
-        flow.last = now;
-        Some((index, self.gens[index]))
+        self.slots.get_mut(index)?.last = now;
+        Some((index, self.slots.gen(index)))
     }
 
     /// Starts the flow of `client` on `listener` with `sock`, connected to
@@ -106,19 +104,9 @@ impl UdpSpliceFlows {
             meta,
             client_is_guest,
         };
-        let index = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(flow);
-                i
-            }
-            None => {
-                self.slots.push(Some(flow));
-                self.gens.push(0);
-                self.slots.len() - 1
-            }
-        };
+        let (index, gen) = self.slots.insert(flow);
         self.by_key.insert((listener, client), index);
-        Some((index, self.gens[index]))
+        Some((index, gen))
     }
 
     /// Flow (index, gen)'s socket, and where its replies go: (listener,
@@ -129,26 +117,20 @@ impl UdpSpliceFlows {
         gen: u8,
         now: Instant,
     ) -> Option<(&UdpSocket, ListenerKey, SocketAddr)> {
-        if self.gens.get(index) != Some(&gen) {
-            return None;
-        }
-        let flow = self.slots.get_mut(index)?.as_mut()?;
+        let flow = self.slots.checked_mut(index, gen)?;
         flow.last = now;
         Some((&flow.sock, flow.listener, flow.client))
     }
 
     /// Flow (index, gen)'s socket, for registration.
     pub fn socket(&self, index: usize, gen: u8) -> Option<&UdpSocket> {
-        if self.gens.get(index) != Some(&gen) {
-            return None;
-        }
-        self.slots.get(index)?.as_ref().map(|f| &f.sock)
+        self.slots.checked(index, gen).map(|f| &f.sock)
     }
 
     /// Counts `n` payload bytes on flow `index`, from its client
     /// (`from_client`) or from its server.
     pub fn count(&mut self, index: usize, n: usize, from_client: bool) {
-        if let Some(Some(f)) = self.slots.get_mut(index) {
+        if let Some(f) = self.slots.get_mut(index) {
             if from_client == f.client_is_guest {
                 f.meta.from_guest(n);
             } else {
@@ -159,30 +141,19 @@ impl UdpSpliceFlows {
 
     /// Bytes of all flows, ended and live: [from, to the guest].
     pub fn bytes(&self) -> [u64; 2] {
-        self.rec.bytes(self.slots.iter().flatten().map(|f| &f.meta))
+        self.rec.bytes(self.slots.values().map(|f| &f.meta))
     }
 
     fn remove(&mut self, index: usize, end: End, now: Instant) {
-        if let Some(f) = self.slots[index].take() {
+        if let Some(f) = self.slots.remove(index) {
             self.rec.end(&f.meta, end, now);
             self.by_key.remove(&(f.listener, f.client));
-            self.gens[index] = self.gens[index].wrapping_add(1);
-            self.free.push(index);
         }
     }
 
     /// Closes the flows idle for `TIMEOUT`; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let old: Vec<usize> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, f)| {
-                f.as_ref()
-                    .filter(|f| now.duration_since(f.last) >= TIMEOUT)
-                    .map(|_| i)
-            })
-            .collect();
+        let old = self.slots.select(|f| now.duration_since(f.last) >= TIMEOUT);
         for &i in &old {
             self.remove(i, End::Timeout, now);
         }
@@ -193,22 +164,16 @@ impl UdpSpliceFlows {
     /// returns how many.
     pub fn close_listener(&mut self, listener: ListenerKey) -> usize {
         let now = Instant::now();
-        let mut closed = 0;
-        for i in 0..self.slots.len() {
-            if self.slots[i]
-                .as_ref()
-                .is_some_and(|f| f.listener == listener)
-            {
-                self.remove(i, End::Stopped, now);
-                closed += 1;
-            }
+        let gone = self.slots.select(|f| f.listener == listener);
+        for &i in &gone {
+            self.remove(i, End::Stopped, now);
         }
-        closed
+        gone.len()
     }
 
     pub fn clear(&mut self) {
         let now = Instant::now();
-        for i in 0..self.slots.len() {
+        for i in 0..self.slots.bound() {
             self.remove(i, End::Stopped, now);
         }
     }
@@ -251,7 +216,7 @@ mod tests {
         f.find(2, a, later);
         assert_eq!(f.expire(later), 1);
         assert!(f.get(ia, ga, later).is_none(), "expired");
-        assert!(f.socket(ib, f.gens[ib]).is_some());
+        assert!(f.socket(ib, f.slots.gen(ib)).is_some());
         // A reused slot has a new generation.
         let (ic, gc) = f.insert(3, b, sock(), meta(b), later).unwrap();
         assert_eq!(ic, ia);

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant};
 
 use crate::flow::icmp::GatewayMap;
 use crate::flow::record::{Direction, End, FlowInfo, Meta, Proto, Recorder};
+use crate::slab::Slab;
 use crate::sys::tcp::{Read, TcpSocket};
 use crate::wire::tcp::{self as tcpw, Options};
 use crate::wire::DropReason;
@@ -119,7 +120,6 @@ struct Conn<S> {
     sock: S,
     key: Key,
     state: State,
-    gen: u8,
     /// Next sequence number expected from the guest.
     rcv_nxt: Seq,
     /// Oldest byte sent to the guest and not acknowledged.
@@ -197,7 +197,6 @@ impl<S> Conn<S> {
             sock,
             key,
             state,
-            gen: 0,
             rcv_nxt: Seq(0),
             snd_una: isn,
             snd_nxt: isn,
@@ -291,10 +290,7 @@ pub enum Registration {
 }
 
 pub struct TcpFlows<S: FlowSocket = TcpSocket> {
-    slots: Vec<Option<Conn<S>>>,
-    gens: Vec<u8>,
-    /// Empty slots, reused first (no search per new flow).
-    free: Vec<usize>,
+    slots: Slab<Conn<S>>,
     by_key: HashMap<Key, usize>,
     pub map: GatewayMap,
     buf: Box<[u8]>,
@@ -314,9 +310,7 @@ fn window_field(space: u32, scale: u8) -> u16 {
 impl<S: FlowSocket> TcpFlows<S> {
     pub fn new(map: GatewayMap, mtu: u16) -> Self {
         TcpFlows {
-            slots: Vec::new(),
-            gens: Vec::new(),
-            free: Vec::new(),
+            slots: Slab::new(),
             by_key: HashMap::new(),
             map,
             buf: vec![0; PEEK_BUF].into_boxed_slice(),
@@ -335,7 +329,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     /// Live flows by state, and their bytes [from, to the guest].
     pub fn census(&self) -> ([(&'static str, u64); 5], [u64; 2]) {
         let mut n = [0u64; 5];
-        for c in self.slots.iter().flatten() {
+        for c in self.slots.values() {
             let i = match c.state {
                 State::Connecting => 0,
                 State::SynSent => 1,
@@ -345,7 +339,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             };
             n[i] += 1;
         }
-        let bytes = self.rec.bytes(self.slots.iter().flatten().map(|c| &c.meta));
+        let bytes = self.rec.bytes(self.slots.values().map(|c| &c.meta));
         let names = [
             "connecting",
             "syn-sent",
@@ -365,11 +359,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     }
 
     pub fn socket(&self, index: usize, gen: u8) -> Option<&S> {
-        self.live(index, gen).map(|c| &c.sock)
-    }
-
-    fn live(&self, index: usize, gen: u8) -> Option<&Conn<S>> {
-        self.slots.get(index)?.as_ref().filter(|c| c.gen == gen)
+        self.slots.checked(index, gen).map(|c| &c.sock)
     }
 
     fn isn(&mut self, key: &Key, now: Instant) -> Seq {
@@ -415,21 +405,12 @@ impl<S: FlowSocket> TcpFlows<S> {
 
     /// Files a new flow in a free slot (or a new one) under a fresh
     /// generation, so stale events for the slot's last flow are ignored.
-    fn insert(&mut self, mut c: Conn<S>) -> (usize, u8) {
-        let index = match self.free.pop() {
-            Some(i) => i,
-            None => {
-                self.slots.push(None);
-                self.gens.push(0);
-                self.slots.len() - 1
-            }
-        };
-        self.gens[index] = self.gens[index].wrapping_add(1);
-        c.gen = self.gens[index];
-        self.by_key.insert(c.key, index);
+    fn insert(&mut self, c: Conn<S>) -> (usize, u8) {
+        let key = c.key;
         self.rec.open(&c.meta);
-        self.slots[index] = Some(c);
-        (index, self.gens[index])
+        let (index, gen) = self.slots.insert(c);
+        self.by_key.insert(key, index);
+        (index, gen)
     }
 
     fn send_syn(c: &mut Conn<S>, out: &mut dyn FnMut(Segment) -> bool) {
@@ -467,10 +448,11 @@ impl<S: FlowSocket> TcpFlows<S> {
         };
         let mut close = false;
         let mut reg = None;
-        if let Some(c) = self.slots[index].as_mut() {
+        let gen = self.slots.gen(index);
+        if let Some(c) = self.slots.get_mut(index) {
             c.last_active = now;
             if c.state == State::SynSent {
-                let answer = Self::syn_answered(c, seg, index, now, out);
+                let answer = Self::syn_answered(c, seg, (index, gen), now, out);
                 if answer.is_err() {
                     self.free(index, now);
                 }
@@ -489,7 +471,7 @@ impl<S: FlowSocket> TcpFlows<S> {
                     c.watch_write = true;
                     reg = Some(Registration::Writable {
                         index,
-                        gen: c.gen,
+                        gen,
                         on: true,
                     });
                 }
@@ -603,10 +585,9 @@ impl<S: FlowSocket> TcpFlows<S> {
         now: Instant,
         out: &mut dyn FnMut(Segment) -> bool,
     ) -> Option<Registration> {
-        self.live(index, gen)?;
         let mut reg = None;
         let mut close = false;
-        if let Some(c) = self.slots[index].as_mut() {
+        if let Some(c) = self.slots.checked_mut(index, gen) {
             c.last_active = now;
             c.host_readable = true;
             if c.state == State::Connecting {
@@ -651,7 +632,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     fn syn_answered(
         c: &mut Conn<S>,
         seg: &tcpw::Repr,
-        index: usize,
+        (index, gen): (usize, u8),
         now: Instant,
         out: &mut dyn FnMut(Segment) -> bool,
     ) -> Result<Option<Registration>, ()> {
@@ -676,7 +657,7 @@ impl<S: FlowSocket> TcpFlows<S> {
         c.ack_due = true;
         let mut buf = [0u8; 0];
         Self::push(c, &mut buf, now, out);
-        Ok(Some(Registration::Established { index, gen: c.gen }))
+        Ok(Some(Registration::Established { index, gen }))
     }
 
     fn syn_ack(c: &mut Conn<S>, out: &mut dyn FnMut(Segment) -> bool) {
@@ -968,8 +949,7 @@ impl<S: FlowSocket> TcpFlows<S> {
     pub fn timer(&mut self, now: Instant, out: &mut dyn FnMut(Segment) -> bool) {
         let sweep = self.sweep_due(now);
         let mut ended = Vec::new();
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let Some(c) = slot else { continue };
+        for (i, c) in self.slots.iter_mut() {
             if Self::tick(c, &mut self.buf, now, sweep, out) {
                 ended.push(i);
             }
@@ -1069,21 +1049,19 @@ impl<S: FlowSocket> TcpFlows<S> {
     /// Resets every flow (the guest is gone: nothing will acknowledge).
     pub fn clear(&mut self) {
         let now = Instant::now();
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            if let Some(c) = slot.take() {
+        for i in 0..self.slots.bound() {
+            if let Some(c) = self.slots.remove(i) {
                 c.sock.set_reset_on_close();
                 self.rec.end(&c.meta, End::Stopped, now);
-                self.free.push(i);
             }
         }
         self.by_key.clear();
     }
 
     fn free(&mut self, index: usize, now: Instant) {
-        if let Some(c) = self.slots[index].take() {
+        if let Some(c) = self.slots.remove(index) {
             self.by_key.remove(&c.key);
             self.rec.end(&c.meta, c.ending(), now);
-            self.free.push(index);
         }
     }
 }
