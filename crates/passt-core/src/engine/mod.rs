@@ -62,7 +62,7 @@ use crate::sys::udp::RecvBatch;
 use crate::sys::{Epoll, EventFd, Events, IntervalTimer};
 use forward::{AutoSpec, Forwards};
 use guest::{GuestLink, LinkState};
-use splice::{gate_udp_splice, splice_datagram};
+use splice::{gate_udp_splice, splice_datagrams, SpliceRun};
 
 /// Period of the engine's timer (DESIGN.md: ACK/retransmission timers).
 pub const TICK: Duration = Duration::from_millis(20);
@@ -961,9 +961,10 @@ impl Engine {
                 Some(rw) => {
                     let flow = (key, client, rw.dst(target));
                     let mut agent = if inbound { self.agent.as_mut() } else { None };
-                    for d in &queue {
-                        let (splice, epoll) = (&mut self.udp_splice, &self.epoll);
-                        splice_datagram(splice, epoll, agent.as_deref_mut(), flow, d, now);
+                    let msgs: Vec<_> = queue.iter().map(|d| (d.as_slice(), None)).collect();
+                    let (splice, epoll) = (&mut self.udp_splice, &self.epoll);
+                    for chunk in msgs.chunks(crate::sys::udp::MAX_BATCH) {
+                        splice_datagrams(splice, epoll, agent.as_deref_mut(), flow, chunk, now);
                     }
                 }
                 None => self.udp_splice.rec.rejected(info, now),
@@ -1067,6 +1068,8 @@ impl Engine {
         let mut agent = self.agent.as_mut();
         let spliced = self.ns_pool.is_some();
         fwd.sock.drain(&mut self.udp_batch, 4, |batch| {
+            let mut run = SpliceRun::new();
+            let mut failed = 0;
             for (client, payload) in batch.iter() {
                 let client = unmap(client);
                 if spliced && client.ip().is_loopback() {
@@ -1077,9 +1080,7 @@ impl Engine {
                     if gate_udp_splice(gate, splice, flow, true, payload, now) {
                         continue;
                     }
-                    if !splice_datagram(splice, epoll, agent.as_deref_mut(), flow, payload, now) {
-                        stats.drop(crate::wire::DropReason::SocketFull);
-                    }
+                    failed += run.push((splice, epoll, agent.as_deref_mut()), flow, payload, now);
                     continue;
                 }
                 let (index, guest, seen) = match udp.inbound_of(i, client, now) {
@@ -1112,6 +1113,8 @@ impl Engine {
                 udp.delivered(index, payload.len());
                 l2.udp_event(tx, udp_datagram(seen, guest, payload));
             }
+            failed += run.flush((splice, epoll, agent.as_deref_mut()), now);
+            stats.drop_n(crate::wire::DropReason::SocketFull, failed as u64);
         });
     }
 

@@ -19,6 +19,7 @@ use crate::flow::udp_splice::{ListenerKey, UdpSpliceFlows};
 use crate::netns::Agent;
 use crate::sys::socket::family;
 use crate::sys::tcp::TcpSocket;
+use crate::sys::udp::MAX_BATCH;
 use crate::sys::Epoll;
 
 impl Engine {
@@ -32,15 +33,17 @@ impl Engine {
         let (splice, epoll, stats) = (&mut self.udp_splice, &self.epoll, &self.shared.stats);
         let gate = &mut self.flows.gate;
         fwd.sock.drain(&mut self.udp_batch, 4, |batch| {
+            let mut run = SpliceRun::new();
+            let mut failed = 0;
             for (client, payload) in batch.iter() {
                 let flow = (i, client, fwd.target);
                 if gate_udp_splice(gate, splice, flow, false, payload, now) {
                     continue;
                 }
-                if !splice_datagram(splice, epoll, None, flow, payload, now) {
-                    stats.drop(crate::wire::DropReason::SocketFull);
-                }
+                failed += run.push((splice, epoll, None), flow, payload, now);
             }
+            failed += run.flush((splice, epoll, None), now);
+            stats.drop_n(crate::wire::DropReason::SocketFull, failed as u64);
         });
     }
 
@@ -365,32 +368,88 @@ impl Engine {
     }
 }
 
-/// Sends `payload` on the spliced UDP flow of `client` on listener `key`
-/// towards `target`, made first if new: its socket is opened in the
+/// A spliced UDP flow: (listener key, client, target).
+pub(super) type SpliceFlow = (ListenerKey, SocketAddr, SocketAddr);
+
+/// Sends `msgs` (datagrams of one client, in order) on the spliced UDP
+/// flow of `flow`, made first if new: its socket is opened in the
 /// namespace through `agent` when given (the server is the namespace's),
-/// else on the host, then connected and watched. Whether it was sent.
-pub(super) fn splice_datagram(
+/// else on the host, then connected and watched. One `sendmmsg` per
+/// batch. Returns how many were not sent.
+pub(super) fn splice_datagrams(
     flows: &mut UdpSpliceFlows,
     epoll: &Epoll,
     agent: Option<&mut Agent>,
-    (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
-    payload: &[u8],
+    flow: SpliceFlow,
+    msgs: &[(&[u8], Option<SocketAddr>)],
     now: Instant,
-) -> bool {
-    let flow = flows
+) -> usize {
+    let (key, client, _) = flow;
+    let found = flows
         .find(key, client, now)
-        .or_else(|| new_splice_flow(flows, epoll, agent, (key, client, target), now));
-    let Some((index, gen)) = flow else {
-        return false;
+        .or_else(|| new_splice_flow(flows, epoll, agent, flow, now));
+    let Some((sock, index)) = found.and_then(|(index, gen)| {
+        let (sock, _, _) = flows.get(index, gen, now)?;
+        Some((sock, index))
+    }) else {
+        return msgs.len();
     };
-    let sent = match flows.get(index, gen, now) {
-        Some((sock, _, _)) => sock.send(payload).is_ok(),
-        None => false,
-    };
-    if sent {
-        flows.count(index, payload.len(), true);
+    let (sent, failed) = sock.send_batch(msgs);
+    // The refused are taken to be the last ones: a full buffer refuses
+    // the rest of a batch (a single refusal mid-batch is rare).
+    let bytes = msgs[..sent].iter().map(|(d, _)| d.len()).sum();
+    flows.count(index, bytes, true);
+    failed
+}
+
+/// Datagrams of one client in a row, gathered from a receive batch and
+/// sent together when the client changes, the run is full, or the batch
+/// ends (`flush`).
+pub(super) struct SpliceRun<'a> {
+    flow: Option<SpliceFlow>,
+    msgs: [(&'a [u8], Option<SocketAddr>); MAX_BATCH],
+    n: usize,
+}
+
+impl<'a> SpliceRun<'a> {
+    pub(super) fn new() -> Self {
+        SpliceRun {
+            flow: None,
+            msgs: [(&[], None); MAX_BATCH],
+            n: 0,
+        }
     }
-    sent
+
+    /// Adds `payload` of `flow`, sending the run gathered so far first if
+    /// it is another flow's or full. Returns how many were not sent.
+    pub(super) fn push(
+        &mut self,
+        (flows, epoll, agent): (&mut UdpSpliceFlows, &Epoll, Option<&mut Agent>),
+        flow: SpliceFlow,
+        payload: &'a [u8],
+        now: Instant,
+    ) -> usize {
+        let mut failed = 0;
+        if self.n == MAX_BATCH || self.flow.is_some_and(|f| f != flow) {
+            failed = self.flush((flows, epoll, agent), now);
+        }
+        self.flow = Some(flow);
+        self.msgs[self.n] = (payload, None);
+        self.n += 1;
+        failed
+    }
+
+    /// Sends the run gathered; how many were not sent.
+    pub(super) fn flush(
+        &mut self,
+        (flows, epoll, agent): (&mut UdpSpliceFlows, &Epoll, Option<&mut Agent>),
+        now: Instant,
+    ) -> usize {
+        let (Some(flow), n) = (self.flow.take(), std::mem::take(&mut self.n)) else {
+            return 0;
+        };
+        splice_datagrams(flows, epoll, agent, flow, &self.msgs[..n], now)
+    }
 }
 
 pub(super) fn new_splice_flow(

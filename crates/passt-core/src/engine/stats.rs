@@ -42,7 +42,10 @@ pub struct Snapshot {
 
 impl Stats {
     pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+        // Callers add per batch, often nothing: no write to a shared line.
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub fn drop(&self, reason: DropReason) {
