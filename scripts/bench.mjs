@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run bench: our pasta side by side with Debian's pasta and
-// slirp4netns, our splice path (-T) with Debian pasta's and plain host
+// slirp4netns, our splice path (-T, -U) with Debian pasta's and plain host
 // loopback, and the cost of policy hooks (crr: none, no-op, async), through ../shared/bench/netbench.sh (interleaved rounds,
 // medians). A benchmark, not a test: it prints and records, asserts nothing.
 //
@@ -57,15 +57,15 @@ const main = run(
   [],
 );
 // The splice path: the namespace's own 127.0.0.1 forwarded to the host's
-// with -T (UDP's -U is not ours yet, so TCP only), against plain loopback.
+// with -T and -U, against plain loopback.
 const splice = run(
   'splice',
   [
     ['--impl', 'host'],
     ['--impl', 'pasta-splice'],
-    ['--impl', `${ours} -t none -u none -T 15201-15203 -U none --`, '--name', 'ours-splice', '--target', '127.0.0.1'],
+    ['--impl', `${ours} -t none -u none -T 15201-15203 -U 15201 --`, '--name', 'ours-splice', '--target', '127.0.0.1'],
   ],
-  ['--only', 'tcp_up,tcp_down,tcp_up_p4,rr,crr'],
+  ['--only', 'tcp_up,tcp_down,tcp_up_p4,udp,rr,crr'],
 );
 
 // Policy hooks: connections per second with no hook, a no-op hook
@@ -101,9 +101,9 @@ for (const m of tapMetrics) {
     `${m.padEnd(12)} ${info.unit.padEnd(7)} ${info.better.padEnd(7)} ${fmt(p).padStart(9)} ${fmt(s).padStart(11)} ${fmt(o).padStart(9)} ${rx(ratio(o, p)).padStart(10)} ${rx(ratio(o, s)).padStart(10)}`,
   );
 }
-lines.push('', 'splice path (namespace 127.0.0.1 -> host 127.0.0.1 through -T):');
+lines.push('', 'splice path (namespace 127.0.0.1 -> host 127.0.0.1 through -T and -U):');
 lines.push(`${'metric'.padEnd(12)} ${'unit'.padEnd(7)} ${'better'.padEnd(7)} ${'host'.padStart(9)} ${'pasta'.padStart(9)} ${'ours'.padStart(9)} ${'ours/host'.padStart(10)} ${'ours/pasta'.padStart(10)}`);
-for (const m of ['tcp_up', 'tcp_down', 'tcp_up_p4', 'rr_p50', 'rr_p99', 'crr']) {
+for (const m of ['tcp_up', 'tcp_down', 'tcp_up_p4', 'udp_pps', 'udp_loss', 'rr_p50', 'rr_p99', 'crr']) {
   const info = splice.metrics[m];
   if (!info) continue;
   const [h, p, o] = [med(splice, 'host', m), med(splice, 'pasta-splice', m), med(splice, 'ours-splice', m)];
