@@ -294,11 +294,10 @@ pub fn queue_next(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         _ => return Err("timeout: expected milliseconds".into()),
     };
     // Checked before waiting: a request taken is a request answered.
-    let words = ci.arg(2, "words")?;
-    env.write_u32s(words, &[0; policy::FLOW_WORDS])?;
+    let mut words = env.u32_array(ci.arg(2, "words")?, policy::FLOW_WORDS)?;
     match worker::next(id, std::time::Duration::from_millis(ms)) {
         worker::Next::Decide(token, flow) => {
-            env.write_u32s(words, &policy::flow_words(&flow))?;
+            words.write(&policy::flow_words(&flow));
             env.make(&Value::Number(token as f64))
         }
         worker::Next::Ended(v) => env.make(&v),

@@ -212,9 +212,9 @@ impl Env {
         })
     }
 
-    /// Builds a JS value from a Rust one.
-    /// Copies `words` into the `Uint32Array` `array` (which must hold them).
-    pub fn write_u32s(self, array: JsValue, words: &[u32]) -> NapiResult<()> {
+    /// The elements of `array`, a `Uint32Array` of at least `n` words,
+    /// to write into later in this same callback.
+    pub fn u32_array(self, array: JsValue, n: usize) -> NapiResult<U32Array> {
         let (mut kind, mut len, mut data) = (0, 0, ptr::null_mut());
         // SAFETY: valid env and value; the out-pointers are valid, and the
         // array buffer and byte offset are not asked for (null).
@@ -232,16 +232,16 @@ impl Env {
             },
             "napi_get_typedarray_info",
         )?;
-        if kind != NAPI_UINT32_ARRAY || len < words.len() || data.is_null() {
-            return Err(format!("expected a Uint32Array of {} words", words.len()));
+        if kind != NAPI_UINT32_ARRAY || len < n || data.is_null() {
+            return Err(format!("expected a Uint32Array of {n} words"));
         }
-        // SAFETY: `data` points at `len` >= words.len() u32 elements of a
-        // live typed array (adjusted by its byte offset, so aligned), and JS
-        // cannot run on this thread while the callback does.
-        unsafe { ptr::copy_nonoverlapping(words.as_ptr(), data.cast::<u32>(), words.len()) };
-        Ok(())
+        Ok(U32Array {
+            data: data.cast(),
+            len: n,
+        })
     }
 
+    /// Builds a JS value from a Rust one.
     pub fn make(self, value: &Value) -> NapiResult<JsValue> {
         let mut v = ptr::null_mut();
         // SAFETY (all arms): valid env, valid out-pointer, inputs owned by `value`.
@@ -452,5 +452,27 @@ impl CallInfo {
             return Err(format!("argument {i} ({what}) must be a function"));
         }
         Ok(f)
+    }
+}
+
+/// A `Uint32Array` argument's elements, written through during the
+/// callback that got it: the argument keeps the array alive until the
+/// callback returns, an array buffer's store never moves, and no JS runs
+/// on this thread meanwhile. Not `Send`: it stays on that thread.
+pub struct U32Array {
+    data: *mut u32,
+    len: usize,
+}
+
+impl U32Array {
+    /// Copies `words` (at most the length asked for) to the front.
+    pub fn write(&mut self, words: &[u32]) {
+        assert!(
+            words.len() <= self.len,
+            "more words than the array was checked for"
+        );
+        // SAFETY: `data` points at >= `len` u32 elements of a live typed
+        // array (aligned: its byte offset is a multiple of 4), see above.
+        unsafe { ptr::copy_nonoverlapping(words.as_ptr(), self.data, words.len()) };
     }
 }
