@@ -47,8 +47,6 @@ impl TcpSocket {
         Self::connect_on(fd, dst)
     }
 
-    /// As `connect`, with a non-blocking socket made elsewhere (in pasta's
-    /// namespace, by the agent), which connects within its namespace.
     /// As `connect`, from source address `src` (port 0: any).
     pub fn connect_from(dst: SocketAddr, src: SocketAddr) -> io::Result<Self> {
         let domain = if dst.is_ipv6() {
@@ -65,6 +63,8 @@ impl TcpSocket {
         Self::connect_on(fd, dst)
     }
 
+    /// As `connect`, with a non-blocking socket made elsewhere (in pasta's
+    /// namespace, by the agent), which connects within its namespace.
     pub fn connect_on(fd: OwnedFd, dst: SocketAddr) -> io::Result<Self> {
         let s = TcpSocket { fd };
         // Peek offsets make MSG_PEEK continue where the last peek ended.
