@@ -440,6 +440,80 @@ test('outbound: a hook redirects a ping to the host loopback, from the address i
   t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:(\d+) -> 10\.0\.0\.1:\1 \(mapped 127\.0\.0\.2:\d+ -> 127\.0\.0\.1:\d+\) from-guest 112 B to-guest 112 B/m, out);
 });
 
+// One echo identifier to several destinations (as fping does): each
+// destination is its own flow, asked about and answered on its own.
+const pingIds = `import socket, struct, sys, time
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff)
+    return ~(s + (s >> 16)) & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.settimeout(0.3)
+def echo(dst, seq):
+    body = struct.pack('!HH', 4242, seq) + b'x' * 16
+    s.sendto(struct.pack('!BBH', 8, 0, csum(b'\\x08\\x00\\x00\\x00' + body)) + body, (dst, 0))
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        try:
+            pkt, (src, _) = s.recvfrom(2000)
+        except socket.timeout:
+            continue
+        ihl = (pkt[0] & 15) * 4
+        kind = pkt[ihl]
+        if kind == 0 and struct.unpack('!HH', pkt[ihl + 4:ihl + 8]) == (4242, seq):
+            return 'reply from ' + src
+        if kind == 3:
+            return 'unreachable from ' + src
+    return 'nothing'
+for seq, dst in enumerate(sys.argv[1:], 1):
+    print(dst, echo(dst, seq))
+# Both allowed destinations at once: each reply reaches its own flow.
+sent = {}
+for seq, dst in ((10, sys.argv[1]), (11, sys.argv[3])):
+    body = struct.pack('!HH', 4242, seq) + b'y' * 16
+    s.sendto(struct.pack('!BBH', 8, 0, csum(b'\\x08\\x00\\x00\\x00' + body)) + body, (dst, 0))
+deadline = time.time() + 2
+while len(sent) < 2 and time.time() < deadline:
+    try:
+        pkt, (src, _) = s.recvfrom(2000)
+    except socket.timeout:
+        continue
+    ihl = (pkt[0] & 15) * 4
+    ident, seq = struct.unpack('!HH', pkt[ihl + 4:ihl + 8])
+    if pkt[ihl] == 0 and ident == 4242 and seq in (10, 11):
+        sent[seq] = src
+print('together', sent.get(10), sent.get(11))
+`;
+
+test('ping: one identifier to several destinations, each decided and answered on its own', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d)
+    ${file('ids.py', pingIds)}
+    ${file('p.mjs', `export default {
+  outbound(flow) {
+    if (flow.proto !== 'icmp') return 'allow';
+    if (flow.dst.addr === '10.0.0.2') return 'reject';
+    return { dst: { addr: '127.0.0.1' } };
+  },
+};`)}
+    node dist/cli/pasta.js --config-net -q --log-flows --policy $d/p.mjs --policy-timeout 5000 -- python3 $d/ids.py 10.0.0.1 10.0.0.2 10.0.0.3
+    echo "pasta=$?"; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /^10\.0\.0\.1 reply from 10\.0\.0\.1$/m, out);
+  // Refused although the identifier had a flow already.
+  t.regex(r.stdout, /^10\.0\.0\.2 unreachable from /m, out);
+  // Redirected by its own decision, and answered as from where it went.
+  t.regex(r.stdout, /^10\.0\.0\.3 reply from 10\.0\.0\.3$/m, out);
+  t.regex(r.stdout, /^together 10\.0\.0\.1 10\.0\.0\.3$/m, out);
+  t.regex(r.stdout, /pasta=0/, out);
+  t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:4242 -> 10\.0\.0\.1:4242 .* from-guest 32 B to-guest 32 B/m, out);
+  t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:4242 -> 10\.0\.0\.2:4242 .* rejected$/m, out);
+  t.regex(r.stderr, /^icmp outbound 192\.0\.2\.2:4242 -> 10\.0\.0\.3:4242 \(mapped 0\.0\.0\.0:(?!4242)\d+ -> 127\.0\.0\.1:\d+\) from-guest 32 B to-guest 32 B/m, out);
+});
+
 test('ping: an echo flow has a record, its echo data counted each way', async (t) => {
   const r = await inFakehost([
     'bash',

@@ -190,7 +190,7 @@ impl L2 {
                         std::net::SocketAddr::new(ip.dst, id),
                     );
                     if let Some(gate) = outbound_gate(&mut flows.gate) {
-                        if !flows.icmp.has(ip.dst.is_ipv6(), id) {
+                        if !flows.icmp.has(ip.dst, id) {
                             let (src, dst) = (ip.src, ip.dst);
                             let make = || Parked::IcmpOut {
                                 src,

@@ -1,16 +1,17 @@
 //! ICMP and ICMPv6 echo through ping sockets (see `sys::ping`).
 //!
-//! One flow per (IP version, echo identifier) the guest uses. The socket
-//! is bound to that identifier so the host's requests carry it unchanged;
-//! if the bind fails (identifier taken by another process, restrictive
-//! policies) the kernel picks one, and replies are mapped back to the
-//! guest's identifier. Requests to the gateway address go to the host's
+//! One flow per (destination, echo identifier) the guest uses: a policy
+//! decides on each destination, even one pinged with an identifier
+//! already in use (fping does that). The socket is bound to that
+//! identifier so the host's requests carry it unchanged; if the bind
+//! fails (identifier taken by another process, restrictive policies), or
+//! the identifier's flow to another destination has it, the kernel picks
+//! one, and replies are mapped back to the guest's identifier. Requests to the gateway address go to the host's
 //! loopback unless mapping is off (`man passt`, NOTES), and the replies
 //! come back from the gateway. A flow idle for `TIMEOUT` is closed.
 //!
-//! Records: a flow is the identifier's first destination, with the
-//! identifier as both "ports"; its bytes are the echo data (the message
-//! less its 8-byte header) each way.
+//! Records: the identifier stands as both "ports"; a flow's bytes are the
+//! echo data (the message less its 8-byte header) each way.
 //!
 //! Invariants: a flow's index is stable while it lives (the epoll token
 //! carries it); `by_key` and `slots` agree; no allocation per packet
@@ -22,6 +23,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::record::{Direction, End, FlowInfo, Meta, Proto, Recorder};
+use crate::slab::Slab;
 use crate::sys::ping::PingSocket;
 
 /// Idle time after which an echo flow is closed (passt: 60 s).
@@ -94,9 +96,9 @@ struct Flow {
     guest_dst: IpAddr,
     last: Instant,
     meta: Meta,
-    /// A policy's rewrite: requests to this guest destination go to that
-    /// host address instead, and its replies seem to come from the former.
-    redirect: Option<(IpAddr, IpAddr)>,
+    /// A policy's rewrite: requests go to this host address instead, and
+    /// its replies seem to come from `guest_dst`.
+    redirect: Option<IpAddr>,
 }
 
 /// Where a new flow's requests go, if not where the guest sends them (a
@@ -128,8 +130,9 @@ pub enum RequestError {
 }
 
 pub struct IcmpFlows {
-    slots: Vec<Option<Flow>>,
-    by_key: HashMap<(bool, u16), usize>,
+    slots: Slab<Flow>,
+    /// (the guest's destination, its identifier).
+    by_key: HashMap<(IpAddr, u16), usize>,
     pub map: GatewayMap,
     pub rec: Recorder,
 }
@@ -137,7 +140,7 @@ pub struct IcmpFlows {
 impl IcmpFlows {
     pub fn new(map: GatewayMap) -> Self {
         IcmpFlows {
-            slots: Vec::new(),
+            slots: Slab::new(),
             by_key: HashMap::new(),
             map,
             rec: Recorder::default(),
@@ -148,9 +151,9 @@ impl IcmpFlows {
         self.by_key.len()
     }
 
-    /// Whether echo identifier `id` of that family has a flow.
-    pub fn has(&self, v6: bool, id: u16) -> bool {
-        self.by_key.contains_key(&(v6, id))
+    /// Whether echo identifier `id` to `dst` has a flow.
+    pub fn has(&self, dst: IpAddr, id: u16) -> bool {
+        self.by_key.contains_key(&(dst, id))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,16 +187,26 @@ impl IcmpFlows {
             .get(4..6)
             .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
         let mut created = None;
-        let index = match self.by_key.get(&(v6, id)) {
+        let index = match self.by_key.get(&(dst, id)) {
             Some(&i) => i,
             None => {
                 if self.by_key.len() >= MAX_FLOWS {
                     return Err(RequestError::TooManyFlows);
                 }
                 let at = via.bind.unwrap_or(super::unspecified(v6));
-                let sock = PingSocket::open_at(at, id)
-                    .or_else(|_| PingSocket::open_at(at, 0))
-                    .map_err(RequestError::Socket)?;
+                // The kernel lets two ping sockets bind one identifier and
+                // gives the replies to one of them: the identifier's flow
+                // to another destination leaves this one a fresh one.
+                let ours = self
+                    .by_key
+                    .keys()
+                    .any(|&(d, i)| i == id && d.is_ipv6() == v6);
+                let sock = if ours {
+                    PingSocket::open_at(at, 0)
+                } else {
+                    PingSocket::open_at(at, id).or_else(|_| PingSocket::open_at(at, 0))
+                }
+                .map_err(RequestError::Socket)?;
                 let target = via.target.unwrap_or(self.map.outbound(dst));
                 let info = FlowInfo {
                     proto: Proto::Icmp,
@@ -220,49 +233,36 @@ impl IcmpFlows {
                     guest_dst: dst,
                     last: now,
                     meta,
-                    redirect: via.target.map(|t| (dst, t)),
+                    redirect: via.target,
                 };
-                let i = match self.slots.iter().position(Option::is_none) {
-                    Some(i) => {
-                        self.slots[i] = Some(flow);
-                        i
-                    }
-                    None => {
-                        self.slots.push(Some(flow));
-                        self.slots.len() - 1
-                    }
-                };
-                self.by_key.insert((v6, id), i);
+                let (i, _) = self.slots.insert(flow);
+                self.by_key.insert((dst, id), i);
                 created = Some(i);
                 i
             }
         };
-        let Some(flow) = self.slots[index].as_mut() else {
+        let Some(flow) = self.slots.get_mut(index) else {
             return Ok(created);
         };
         flow.last = now;
-        flow.guest_dst = dst;
         flow.guest_addr = guest_addr;
         flow.meta.from_guest(data_len(message));
         // A send error (unreachable, no route) is the host's answer; the
         // guest's ping times out as it would.
-        let to = match flow.redirect {
-            Some((from, to)) if from == dst => to,
-            _ => self.map.outbound(dst),
-        };
+        let to = flow.redirect.unwrap_or_else(|| self.map.outbound(dst));
         let _ = flow.sock.send(message, to);
         Ok(created)
     }
 
     /// The socket of flow `index`, for epoll registration.
     pub fn socket(&self, index: usize) -> Option<&PingSocket> {
-        self.slots.get(index)?.as_ref().map(|f| &f.sock)
+        self.slots.get(index).map(|f| &f.sock)
     }
 
     /// Reads the replies waiting on flow `index`.
     pub fn replies(&mut self, index: usize, now: Instant, out: &mut Vec<Reply>) -> io::Result<()> {
         let map = self.map;
-        let Some(flow) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+        let Some(flow) = self.slots.get_mut(index) else {
             return Ok(());
         };
         let mut buf = [0u8; 65536];
@@ -278,7 +278,7 @@ impl IcmpFlows {
             let mut message = buf[..n].to_vec();
             message[4..6].copy_from_slice(&flow.guest_id.to_be_bytes());
             let src = match flow.redirect {
-                Some((from, to)) if to == src && from == flow.guest_dst => from,
+                Some(to) if to == src => flow.guest_dst,
                 _ => map.inbound(src, flow.guest_dst),
             };
             out.push(Reply {
@@ -293,33 +293,29 @@ impl IcmpFlows {
     /// Closes every flow (the guest is gone, or the engine stops).
     pub fn clear(&mut self) {
         let now = Instant::now();
-        for f in self.slots.drain(..).flatten() {
-            self.rec.end(&f.meta, End::Stopped, now);
+        for i in 0..self.slots.bound() {
+            if let Some(f) = self.slots.remove(i) {
+                self.rec.end(&f.meta, End::Stopped, now);
+            }
         }
         self.by_key.clear();
     }
 
     /// Payload bytes carried, ended flows included: [from, to the guest].
     pub fn bytes(&self) -> [u64; 2] {
-        self.rec.bytes(self.slots.iter().flatten().map(|f| &f.meta))
+        self.rec.bytes(self.slots.values().map(|f| &f.meta))
     }
 
     /// Closes flows idle since before `now - TIMEOUT`; returns how many.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let mut closed = 0;
-        for slot in &mut self.slots {
-            if slot
-                .as_ref()
-                .is_some_and(|f| now.duration_since(f.last) >= TIMEOUT)
-            {
-                if let Some(f) = slot.take() {
-                    self.by_key.remove(&(f.guest_dst.is_ipv6(), f.guest_id));
-                    self.rec.end(&f.meta, End::Timeout, now);
-                    closed += 1;
-                }
+        let old = self.slots.select(|f| now.duration_since(f.last) >= TIMEOUT);
+        for &i in &old {
+            if let Some(f) = self.slots.remove(i) {
+                self.by_key.remove(&(f.guest_dst, f.guest_id));
+                self.rec.end(&f.meta, End::Timeout, now);
             }
         }
-        closed
+        old.len()
     }
 }
 
