@@ -54,7 +54,8 @@ fn outbound(proto: Proto, (src, dst): (std::net::SocketAddr, std::net::SocketAdd
 /// A socket the engine must (re)register after a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewSocket {
-    Icmp(usize),
+    /// A new echo flow's socket: (index, generation).
+    Icmp(usize, u8),
     Tcp(tcp_flow::Registration),
     /// A new UDP flow's socket: (index, generation).
     Udp(usize, u8),
@@ -203,7 +204,7 @@ impl L2 {
                         }
                     }
                     match flows.icmp.request(ip.src, ip.dst, message, now) {
-                        Ok(created) => Ok(created.map(NewSocket::Icmp)),
+                        Ok(created) => Ok(created.map(|(i, gen)| NewSocket::Icmp(i, gen))),
                         Err(RequestError::TooManyFlows | RequestError::Socket(_)) => {
                             Err(DropReason::NoFlow)
                         }

@@ -641,8 +641,8 @@ impl Engine {
             }
             Kind::Icmp => {
                 let mut replies = Vec::new();
-                let index = token.index as usize;
-                if let Err(e) = self.flows.icmp.replies(index, Instant::now(), &mut replies) {
+                let flow = (token.index as usize, token.side);
+                if let Err(e) = self.flows.icmp.replies(flow, Instant::now(), &mut replies) {
                     // A failing echo socket is that flow's problem only.
                     let _ = e;
                     Stats::add(&stats.flow_errors, 1);
@@ -1003,9 +1003,10 @@ impl Engine {
                         bind: rw.src_addr,
                     };
                     for m in &queue {
-                        if let Ok(Some(index)) = self.flows.icmp.request_via(src, dst, m, now, via)
+                        if let Ok(Some((index, gen))) =
+                            self.flows.icmp.request_via(src, dst, m, now, via)
                         {
-                            self.register(NewSocket::Icmp(index))?;
+                            self.register(NewSocket::Icmp(index, gen))?;
                         }
                     }
                 }
@@ -1121,9 +1122,9 @@ impl Engine {
     /// Watches a flow's new socket, or changes what it is watched for.
     fn register(&mut self, new: NewSocket) -> io::Result<()> {
         match new {
-            NewSocket::Icmp(index) => {
-                if let Some(sock) = self.flows.icmp.socket(index) {
-                    let token = Token::new(Kind::Icmp, 0, index as u32);
+            NewSocket::Icmp(index, gen) => {
+                if let Some(sock) = self.flows.icmp.socket(index, gen) {
+                    let token = Token::new(Kind::Icmp, gen, index as u32);
                     self.epoll.add_readable(sock, token.encode())?;
                 }
             }

@@ -13,9 +13,9 @@
 //! Records: the identifier stands as both "ports"; a flow's bytes are the
 //! echo data (the message less its 8-byte header) each way.
 //!
-//! Invariants: a flow's index is stable while it lives (the epoll token
-//! carries it); `by_key` and `slots` agree; no allocation per packet
-//! beyond the first packet of a flow.
+//! Invariants: a flow's (index, generation) is its epoll token, and a
+//! stale one reaches no successor (see `slab`); `by_key` and `slots`
+//! agree; no allocation per packet beyond the first packet of a flow.
 
 use std::collections::HashMap;
 use std::io;
@@ -169,7 +169,7 @@ impl IcmpFlows {
         dst: IpAddr,
         message: &[u8],
         now: Instant,
-    ) -> Result<Option<usize>, RequestError> {
+    ) -> Result<Option<(usize, u8)>, RequestError> {
         self.request_via(guest_addr, dst, message, now, Via::default())
     }
 
@@ -181,7 +181,7 @@ impl IcmpFlows {
         message: &[u8],
         now: Instant,
         via: Via,
-    ) -> Result<Option<usize>, RequestError> {
+    ) -> Result<Option<(usize, u8)>, RequestError> {
         let v6 = dst.is_ipv6();
         let id = message
             .get(4..6)
@@ -235,9 +235,9 @@ impl IcmpFlows {
                     meta,
                     redirect: via.target,
                 };
-                let (i, _) = self.slots.insert(flow);
+                let (i, gen) = self.slots.insert(flow);
                 self.by_key.insert((dst, id), i);
-                created = Some(i);
+                created = Some((i, gen));
                 i
             }
         };
@@ -254,15 +254,21 @@ impl IcmpFlows {
         Ok(created)
     }
 
-    /// The socket of flow `index`, for epoll registration.
-    pub fn socket(&self, index: usize) -> Option<&PingSocket> {
-        self.slots.get(index).map(|f| &f.sock)
+    /// The socket of flow (index, gen), for epoll registration.
+    pub fn socket(&self, index: usize, gen: u8) -> Option<&PingSocket> {
+        self.slots.checked(index, gen).map(|f| &f.sock)
     }
 
-    /// Reads the replies waiting on flow `index`.
-    pub fn replies(&mut self, index: usize, now: Instant, out: &mut Vec<Reply>) -> io::Result<()> {
+    /// Reads the replies waiting on flow (index, gen); none for a stale
+    /// (index, gen).
+    pub fn replies(
+        &mut self,
+        (index, gen): (usize, u8),
+        now: Instant,
+        out: &mut Vec<Reply>,
+    ) -> io::Result<()> {
         let map = self.map;
-        let Some(flow) = self.slots.get_mut(index) else {
+        let Some(flow) = self.slots.checked_mut(index, gen) else {
             return Ok(());
         };
         let mut buf = [0u8; 65536];
