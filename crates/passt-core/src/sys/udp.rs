@@ -28,6 +28,11 @@ pub const MAX_BATCH: usize = 64;
 /// Entries per `sendmmsg` call. The kernel takes up to UIO_MAXIOV (1024);
 /// this keeps the on-stack headers small (~27 KiB) at no real cost.
 const SEND_CHUNK: usize = 256;
+/// Most datagrams in one GSO send (the kernel's UDP_MAX_SEGMENTS is 64
+/// on older kernels, 128 on newer).
+const GSO_SEGMENTS: usize = 64;
+/// Most payload bytes in one GSO send: one IP packet's worth.
+const GSO_BYTES: usize = 65535 - 40 - 8;
 /// Socket buffer size asked for (capped by the kernel's rmem/wmem_max).
 const SOCK_BUF: usize = 4 << 20;
 
@@ -406,11 +411,109 @@ impl UdpSocket {
     }
 
     /// Sends many datagrams: to the connected peer (`None`) or to each
-    /// entry's address. An entry the kernel refuses is retried once (the
+    /// entry's address. Runs of equal-sized datagrams to one address go
+    /// as one GSO send (`UDP_SEGMENT`: the kernel splits them, a fifth of
+    /// the CPU of `sendmmsg` per datagram on loopback), the rest through
+    /// `sendmmsg`. An entry the kernel refuses is retried once (the
     /// refusal may be a pending ICMP error, see the module comment), then
     /// skipped and counted; when the send buffer is full the rest are
     /// counted as failed. Returns (sent, failed).
     pub fn send_batch(&self, msgs: &[(&[u8], Option<SocketAddr>)]) -> (usize, usize) {
+        let (mut sent, mut failed) = (0, 0);
+        // msgs[from..i] wait for sendmmsg, sent before the next GSO run.
+        let (mut from, mut i) = (0, 0);
+        while i < msgs.len() {
+            let n = gso_run(&msgs[i..]);
+            if n < 2 {
+                i += 1;
+                continue;
+            }
+            let run = &msgs[i..i + n];
+            for (part, gso) in [(&msgs[from..i], false), (run, true)] {
+                if part.is_empty() {
+                    continue;
+                }
+                let (s, f, blocked) = match gso {
+                    true => self
+                        .send_segments(part)
+                        .unwrap_or_else(|| self.send_mmsg(part)),
+                    false => self.send_mmsg(part),
+                };
+                sent += s;
+                failed += f;
+                if blocked {
+                    return (sent, failed + msgs.len() - (i + n));
+                }
+            }
+            i += n;
+            from = i;
+        }
+        let (s, f, _) = self.send_mmsg(&msgs[from..]);
+        (sent + s, failed + f)
+    }
+
+    /// `msgs` (equal sizes but maybe the last, one address) in one send
+    /// with `UDP_SEGMENT`: `Some` with all sent or, the buffer being full,
+    /// all failed; `None` if this send was refused otherwise (a pending
+    /// ICMP error, a size the path takes no GSO for): the caller sends
+    /// them one by one.
+    fn send_segments(&self, msgs: &[(&[u8], Option<SocketAddr>)]) -> Option<(usize, usize, bool)> {
+        let mut iovs = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; GSO_SEGMENTS];
+        for (v, (data, _)) in iovs.iter_mut().zip(msgs) {
+            // The kernel only reads through this pointer.
+            *v = libc::iovec {
+                iov_base: data.as_ptr() as *mut libc::c_void,
+                iov_len: data.len(),
+            };
+        }
+        let (mut name, namelen) = match msgs[0].1 {
+            Some(dst) => RawAddr::new(dst),
+            None => (RawAddr::empty(), 0),
+        };
+        // u64s: cmsghdr alignment; a header and a u16.
+        let mut control = [0u64; 4];
+        let mut msg = empty_msghdr();
+        if namelen > 0 {
+            msg.msg_name = (&mut name as *mut RawAddr).cast();
+            msg.msg_namelen = namelen;
+        }
+        msg.msg_iov = iovs.as_mut_ptr();
+        msg.msg_iovlen = msgs.len().min(GSO_SEGMENTS);
+        msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: CMSG_SPACE only computes a size.
+        msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+        let seg = msgs[0].0.len() as u16;
+        // SAFETY: `control` has room for one header with a u16 (checked by
+        // CMSG_SPACE above), so the first header and its data are inside.
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_UDP;
+            (*c).cmsg_type = libc::UDP_SEGMENT;
+            (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), seg);
+        }
+        loop {
+            // SAFETY: `msg` points to a name, iovecs, payloads and control
+            // data that outlive the call.
+            let r =
+                unsafe { libc::sendmsg(self.raw(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+            if r >= 0 {
+                return Some((msgs.len(), 0, false));
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => {}
+                Some(libc::EAGAIN | libc::ENOBUFS) => return Some((0, msgs.len(), true)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// `send_batch` by `sendmmsg`, a chunk at a time; `blocked`: the send
+    /// buffer filled (the rest are counted as failed).
+    fn send_mmsg(&self, msgs: &[(&[u8], Option<SocketAddr>)]) -> (usize, usize, bool) {
         let (mut sent, mut failed) = (0, 0);
         for (c, chunk) in msgs.chunks(SEND_CHUNK).enumerate() {
             let mut names = [RawAddr::empty(); SEND_CHUNK];
@@ -461,7 +564,7 @@ impl UdpSocket {
                 match e.raw_os_error() {
                     Some(libc::EINTR) => {}
                     Some(libc::EAGAIN | libc::ENOBUFS) => {
-                        return (sent, failed + msgs.len() - (c * SEND_CHUNK + i));
+                        return (sent, failed + msgs.len() - (c * SEND_CHUNK + i), true);
                     }
                     _ if !retried => retried = true,
                     _ => {
@@ -472,7 +575,7 @@ impl UdpSocket {
                 }
             }
         }
-        (sent, failed)
+        (sent, failed, false)
     }
 
     /// Reads one message from the error queue, its quoted payload into
@@ -600,6 +703,32 @@ impl AsFd for UdpSocket {
     }
 }
 
+/// How many datagrams from the front of `msgs` one GSO send can take:
+/// the same address and size (the last may be shorter), within the
+/// kernel's limits. Below 2, GSO is not worth a try.
+fn gso_run(msgs: &[(&[u8], Option<SocketAddr>)]) -> usize {
+    let Some(&(first, dst)) = msgs.first() else {
+        return 0;
+    };
+    let size = first.len();
+    if size == 0 || size > u16::MAX as usize {
+        return 1;
+    }
+    let mut n = 0;
+    let mut bytes = 0;
+    for &(data, to) in msgs.iter().take(GSO_SEGMENTS) {
+        if to != dst || data.is_empty() || data.len() > size || bytes + data.len() > GSO_BYTES {
+            break;
+        }
+        bytes += data.len();
+        n += 1;
+        if data.len() < size {
+            break; // a shorter one ends the run
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,6 +842,66 @@ mod tests {
         assert_eq!(a.send_batch(&msgs), (n, 0));
         let mut batch = RecvBatch::new(MAX_BATCH);
         assert_eq!(recv_all(&b, &mut batch, n).len(), n);
+    }
+
+    #[test]
+    fn gso_runs_take_equal_sizes_to_one_address() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let (x, y): (&[u8], &[u8]) = (&[0u8; 100], &[0u8; 60]);
+        let run = |m: &[(&[u8], Option<SocketAddr>)]| gso_run(m);
+        assert_eq!(run(&[]), 0);
+        assert_eq!(run(&[(x, None); 3]), 3);
+        // A shorter one ends a run, and is in it.
+        assert_eq!(run(&[(x, None), (y, None), (x, None)]), 2);
+        // A longer one, another address or an empty one is not.
+        assert_eq!(run(&[(y, None), (x, None)]), 1);
+        assert_eq!(run(&[(x, Some(a)), (x, Some(b))]), 1);
+        assert_eq!(run(&[(x, Some(a)), (&[], Some(a))]), 1);
+        assert_eq!(run(&[(&[], None), (&[], None)]), 1);
+        // The kernel's limits: segments, and one IP packet of payload.
+        assert_eq!(run(&[(x, None); 100]), GSO_SEGMENTS);
+        let big: &[u8] = &[0u8; 20000];
+        assert_eq!(run(&[(big, None); 5]), 3);
+    }
+
+    /// Runs sent as one GSO send still arrive as the datagrams they were.
+    fn gso_round_trip(v6: bool, connected: bool) {
+        let (a, b) = pair(v6);
+        let to_b = b.local_addr().unwrap();
+        if connected {
+            a.connect(to_b).unwrap();
+        }
+        let dst = (!connected).then_some(to_b);
+        let sizes: Vec<usize> = std::iter::repeat_n(100, 70)
+            .chain(std::iter::repeat_n(1400, 10))
+            .chain([700, 5, 5, 9000, 9000, 1])
+            .collect();
+        let payloads: Vec<Vec<u8>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| (i * 7 + j) as u8).collect())
+            .collect();
+        let msgs: Vec<(&[u8], Option<SocketAddr>)> =
+            payloads.iter().map(|p| (&p[..], dst)).collect();
+        assert_eq!(a.send_batch(&msgs), (msgs.len(), 0));
+        let mut batch = RecvBatch::new(MAX_BATCH);
+        let got = recv_all(&b, &mut batch, msgs.len());
+        assert_eq!(got.len(), payloads.len());
+        for ((src, p), want) in got.iter().zip(&payloads) {
+            assert_eq!(*src, a.local_addr().unwrap());
+            assert_eq!(p, want);
+        }
+    }
+
+    #[test]
+    fn gso_round_trip_v4() {
+        gso_round_trip(false, false);
+    }
+
+    #[test]
+    fn gso_round_trip_v6_connected() {
+        gso_round_trip(true, true);
     }
 
     /// A loopback port nobody listens on (briefly bound, then released).
