@@ -283,9 +283,13 @@ impl Engine {
         } else {
             TcpSocket::connect(dst)
         };
+        // The source the connection got, for records only: a syscall
+        // per connection otherwise spent for nothing.
+        let rec = &self.splice.rec;
         let local = out
             .as_ref()
             .ok()
+            .filter(|_| rec.on_open || rec.on_end)
             .and_then(|s| s.local_sock().ok())
             .unwrap_or(SocketAddr::new(crate::flow::unspecified(dst.is_ipv6()), 0));
         let meta = crate::flow::record::Meta::new(info, (local, dst), Instant::now());

@@ -359,7 +359,12 @@ impl Conn {
             }
         }
         if self.eof[d] && self.pending[d] == 0 && !self.shut[1 - d] {
-            to.shutdown_write()?;
+            // The last direction to finish needs no shutdown: the flow
+            // closes now (both sockets read to their end, so closing
+            // sends the FIN, not a reset).
+            if !self.shut[d] {
+                to.shutdown_write()?;
+            }
             self.shut[1 - d] = true;
             moved = true;
         }

@@ -4,6 +4,8 @@
 //! (`MSG_TRUNC`), sending, half-closing, and resetting (`SO_LINGER` 0).
 
 use std::io;
+
+use super::socket::RawAddr;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -67,9 +69,7 @@ impl TcpSocket {
     /// namespace, by the agent), which connects within its namespace.
     pub fn connect_on(fd: OwnedFd, dst: SocketAddr) -> io::Result<Self> {
         let s = TcpSocket { fd };
-        // Peek offsets make MSG_PEEK continue where the last peek ended.
         setsockopt(s.raw(), sockopt::TcpNoDelay, &true)?;
-        s.set_peek_offset(0)?;
         match sockaddr_connect(s.raw(), dst) {
             Ok(()) | Err(Errno::EINPROGRESS) => Ok(s),
             Err(e) => Err(e.into()),
@@ -226,6 +226,8 @@ impl AsFd for TcpSocket {
 /// A listening socket for a forward (`-t`, or `-T` in the namespace).
 pub struct TcpListener {
     fd: OwnedFd,
+    /// Where it listens, read once: the engine asks on every accept.
+    local: SocketAddr,
 }
 
 impl TcpListener {
@@ -265,12 +267,16 @@ impl TcpListener {
             SocketAddr::V6(a) => nix::sys::socket::bind(raw, &SockaddrIn6::from(a))?,
         }
         nix::sys::socket::listen(raw, 1024)?;
-        Ok(TcpListener { fd })
+        let local = Self::bound(&fd)?;
+        Ok(TcpListener { fd, local })
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        let a: nix::sys::socket::SockaddrStorage =
-            nix::sys::socket::getsockname(self.fd.as_raw_fd())?;
+        Ok(self.local)
+    }
+
+    fn bound(fd: &OwnedFd) -> io::Result<SocketAddr> {
+        let a: nix::sys::socket::SockaddrStorage = nix::sys::socket::getsockname(fd.as_raw_fd())?;
         a.as_sockaddr_in()
             .map(|a| SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::from(a.ip())), a.port()))
             .or_else(|| {
@@ -282,33 +288,31 @@ impl TcpListener {
 
     /// A waiting connection and its peer, if any.
     pub fn accept(&self) -> io::Result<Option<(TcpSocket, SocketAddr)>> {
-        match nix::sys::socket::accept4(
-            self.fd.as_raw_fd(),
-            nix::sys::socket::SockFlag::SOCK_NONBLOCK | nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-        ) {
-            Ok(raw) => {
-                // SAFETY: accept4 returned a new descriptor.
-                let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-                let s = TcpSocket { fd };
-                setsockopt(s.raw(), sockopt::TcpNoDelay, &true)?;
-                s.set_peek_offset(0)?;
-                let peer: nix::sys::socket::SockaddrStorage =
-                    nix::sys::socket::getpeername(s.raw())?;
-                let peer = peer
-                    .as_sockaddr_in()
-                    .map(|a| {
-                        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::from(a.ip())), a.port())
-                    })
-                    .or_else(|| {
-                        peer.as_sockaddr_in6()
-                            .map(|a| SocketAddr::new(IpAddr::V6(a.ip()), a.port()))
-                    })
-                    .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
-                Ok(Some((s, peer)))
-            }
-            Err(Errno::EAGAIN | Errno::ECONNABORTED) => Ok(None),
-            Err(e) => Err(e.into()),
+        let mut peer = RawAddr::empty();
+        let mut len = std::mem::size_of::<RawAddr>() as libc::socklen_t;
+        // SAFETY: `peer` has room for `len` bytes, which the kernel updates.
+        let raw = unsafe {
+            libc::accept4(
+                self.fd.as_raw_fd(),
+                peer.as_mut_ptr(),
+                &mut len,
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if raw < 0 {
+            return match Errno::last() {
+                Errno::EAGAIN | Errno::ECONNABORTED => Ok(None),
+                e => Err(e.into()),
+            };
         }
+        // SAFETY: accept4 returned a new descriptor.
+        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+        let s = TcpSocket { fd };
+        setsockopt(s.raw(), sockopt::TcpNoDelay, &true)?;
+        let peer = peer
+            .get(len)
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::EAFNOSUPPORT))?;
+        Ok(Some((s, peer)))
     }
 }
 

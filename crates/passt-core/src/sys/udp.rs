@@ -16,10 +16,12 @@
 
 use std::io;
 use std::mem::size_of;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::sys::socket::{setsockopt, sockopt};
+
+use super::socket::RawAddr;
 
 /// Bytes per receive buffer: any UDP payload fits, so nothing is truncated.
 pub const BUF_SIZE: usize = 65536;
@@ -35,94 +37,6 @@ const GSO_SEGMENTS: usize = 64;
 const GSO_BYTES: usize = 65535 - 40 - 8;
 /// Socket buffer size asked for (capped by the kernel's rmem/wmem_max).
 const SOCK_BUF: usize = 4 << 20;
-
-/// A socket address in the kernel's layout, as large as the biggest
-/// family a UDP socket here speaks.
-#[repr(C)]
-#[derive(Clone, Copy)]
-union RawAddr {
-    v4: libc::sockaddr_in,
-    v6: libc::sockaddr_in6,
-}
-
-impl RawAddr {
-    fn empty() -> Self {
-        RawAddr {
-            v6: libc::sockaddr_in6 {
-                sin6_family: 0,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr { s6_addr: [0; 16] },
-                sin6_scope_id: 0,
-            },
-        }
-    }
-
-    fn new(addr: SocketAddr) -> (Self, libc::socklen_t) {
-        match addr {
-            SocketAddr::V4(a) => (
-                RawAddr {
-                    v4: libc::sockaddr_in {
-                        sin_family: libc::AF_INET as libc::sa_family_t,
-                        sin_port: a.port().to_be(),
-                        sin_addr: libc::in_addr {
-                            s_addr: u32::from_ne_bytes(a.ip().octets()),
-                        },
-                        sin_zero: [0; 8],
-                    },
-                },
-                size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            ),
-            SocketAddr::V6(a) => (
-                RawAddr {
-                    v6: libc::sockaddr_in6 {
-                        sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                        sin6_port: a.port().to_be(),
-                        sin6_flowinfo: a.flowinfo(),
-                        sin6_addr: libc::in6_addr {
-                            s6_addr: a.ip().octets(),
-                        },
-                        sin6_scope_id: a.scope_id(),
-                    },
-                },
-                size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            ),
-        }
-    }
-
-    /// The address the kernel wrote, `len` bytes of it.
-    fn get(&self, len: libc::socklen_t) -> Option<SocketAddr> {
-        let len = len as usize;
-        // SAFETY: every variant is plain integers and the union is always
-        // fully initialised (`empty`/`new`), so any field may be read.
-        let family = unsafe { self.v4.sin_family } as libc::c_int;
-        match family {
-            libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
-                // SAFETY: as above.
-                let a = unsafe { self.v4 };
-                Some(SocketAddr::V4(SocketAddrV4::new(
-                    Ipv4Addr::from(a.sin_addr.s_addr.to_ne_bytes()),
-                    u16::from_be(a.sin_port),
-                )))
-            }
-            libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
-                // SAFETY: as above.
-                let a = unsafe { self.v6 };
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    Ipv6Addr::from(a.sin6_addr.s6_addr),
-                    u16::from_be(a.sin6_port),
-                    a.sin6_flowinfo,
-                    a.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
-    }
-
-    fn as_ptr(&self) -> *const libc::sockaddr {
-        (self as *const Self).cast()
-    }
-}
 
 /// Reusable receive buffers for `recv_batch`: `count` datagrams of up to
 /// `BUF_SIZE` bytes, with their lengths and sources.
@@ -732,6 +646,7 @@ fn gso_run(msgs: &[(&[u8], Option<SocketAddr>)]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::{Duration, Instant};
 
     fn pair(v6: bool) -> (UdpSocket, UdpSocket) {

@@ -385,7 +385,9 @@ impl<S: FlowSocket> TcpFlows<S> {
         out: &mut dyn FnMut(Segment) -> bool,
     ) {
         let key = Key { guest, dst: remote };
-        if self.by_key.contains_key(&key) || self.by_key.len() >= MAX_FLOWS {
+        let full = self.by_key.contains_key(&key) || self.by_key.len() >= MAX_FLOWS;
+        // Peek offsets make MSG_PEEK continue where the last peek ended.
+        if full || sock.set_peek_offset(0).is_err() {
             sock.set_reset_on_close();
             return;
         }

@@ -37,12 +37,18 @@ pub trait FlowSocket: Sized {
 }
 
 impl FlowSocket for TcpSocket {
+    // Peek offsets make MSG_PEEK continue where the last peek ended:
+    // flows read through them (the splice path does not).
     fn connect(dst: SocketAddr) -> io::Result<Self> {
-        TcpSocket::connect(dst)
+        let s = TcpSocket::connect(dst)?;
+        s.set_peek_offset(0)?;
+        Ok(s)
     }
 
     fn connect_from(dst: SocketAddr, src: SocketAddr) -> io::Result<Self> {
-        TcpSocket::connect_from(dst, src)
+        let s = TcpSocket::connect_from(dst, src)?;
+        s.set_peek_offset(0)?;
+        Ok(s)
     }
 
     fn local(&self) -> Option<SocketAddr> {
