@@ -342,8 +342,8 @@ impl UdpSocket {
                 i += 1;
                 continue;
             }
-            let run = &msgs[i..i + n];
-            for (part, gso) in [(&msgs[from..i], false), (run, true)] {
+            for (range, gso) in [(from..i, false), (i..i + n, true)] {
+                let part = &msgs[range.clone()];
                 if part.is_empty() {
                     continue;
                 }
@@ -356,7 +356,8 @@ impl UdpSocket {
                 sent += s;
                 failed += f;
                 if blocked {
-                    return (sent, failed + msgs.len() - (i + n));
+                    // The part counted its own rest; what follows it failed too.
+                    return (sent, failed + msgs.len() - range.end);
                 }
             }
             i += n;
