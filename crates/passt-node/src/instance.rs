@@ -104,11 +104,7 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
             Some(Attach::Qemu(spec)) => ec.backend = Some(spec),
             Some(Attach::Pasta(mut spec)) => {
                 // Our own listeners are not mirrored back (-T/-U auto).
-                spec.auto.host_tcp_skip = ec
-                    .tcp_forwards
-                    .iter()
-                    .filter_map(TcpForward::port)
-                    .collect();
+                spec.auto.host_tcp_skip = ec.tcp_forwards.iter().map(TcpForward::port).collect();
                 spec.auto.host_udp_skip = ec
                     .udp_forwards
                     .iter()

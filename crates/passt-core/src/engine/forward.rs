@@ -46,8 +46,8 @@ impl TcpForward {
     }
 
     /// The host port it listens on.
-    pub fn port(&self) -> Option<u16> {
-        self.listener.local_addr().ok().map(|a| a.port())
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().port()
     }
 
     /// As `bind`, for connections through interface `device` only
@@ -332,7 +332,7 @@ impl Forwards {
 
     /// Every host port a forward listens on now.
     pub fn ports(&self) -> BTreeSet<u16> {
-        self.slots.values().filter_map(|s| s.fwd.port()).collect()
+        self.slots.values().map(|s| s.fwd.port()).collect()
     }
 
     /// The namespace ports `-t auto` leaves alone from now on.
@@ -351,7 +351,7 @@ impl Forwards {
     pub fn remove(&mut self, addr: SocketAddr) -> usize {
         let hit = self
             .slots
-            .select(|s| s.auto.is_none() && s.fwd.listener.local_addr().ok() == Some(addr));
+            .select(|s| s.auto.is_none() && s.fwd.listener.local_addr() == addr);
         for &i in &hit {
             self.slots.remove(i);
         }

@@ -302,8 +302,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
             let skip = config
                 .splice_forwards
                 .iter()
-                .filter_map(|f| f.listener.local_addr().ok())
-                .map(|a| a.port())
+                .map(|f| f.listener.local_addr().port())
                 .collect();
             (spec, skip)
         }),
@@ -331,9 +330,9 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
             .iter()
             .enumerate()
             .filter(|(_, f)| f.auto)
-            .filter_map(|(i, f)| {
-                let a = f.listener.local_addr().ok()?;
-                Some(((a.port(), a.is_ipv6()), i))
+            .map(|(i, f)| {
+                let a = f.listener.local_addr();
+                ((a.port(), a.is_ipv6()), i)
             })
             .collect();
         forward::NsAuto::new(bound, Instant::now())
@@ -960,12 +959,11 @@ impl Engine {
             } => match rw {
                 Some(rw) => {
                     let flow = (key, client, rw.dst(target));
-                    let mut agent = if inbound { self.agent.as_mut() } else { None };
+                    let agent = if inbound { self.agent.as_mut() } else { None };
+                    // send_batch takes any number (sendmmsg chunks, GSO runs).
                     let msgs: Vec<_> = queue.iter().map(|d| (d.as_slice(), None)).collect();
                     let (splice, epoll) = (&mut self.udp_splice, &self.epoll);
-                    for chunk in msgs.chunks(crate::sys::udp::MAX_BATCH) {
-                        splice_datagrams(splice, epoll, agent.as_deref_mut(), flow, chunk, now);
-                    }
+                    splice_datagrams(splice, epoll, agent, flow, &msgs, now);
                 }
                 None => self.udp_splice.rec.rejected(info, now),
             },

@@ -109,7 +109,7 @@ impl Engine {
                 proto: Proto::Tcp,
                 direction: Direction::Outbound,
                 src: unmap(peer),
-                dst: at.unwrap_or(target),
+                dst: at,
             };
             self.splice_accepted(info, sock, target, false)?;
         }
@@ -145,24 +145,33 @@ impl Engine {
             let at = SocketAddr::new(loopback(*v6), *port);
             // Taken in the namespace: its own server wins; tried again
             // on the next scan.
-            let Ok(fd) = agent.socket(family(*v6), libc::SOCK_STREAM) else {
+            let Ok((listener, target)) = crate::netns::ns_listener(agent, at, *port) else {
                 continue;
             };
-            let Ok(listener) = crate::sys::tcp::TcpListener::listen_on(fd, at) else {
-                continue;
-            };
-            let i = free_slot(&mut self.splice_listeners);
-            let token = Token::new(Kind::SpliceListen, 0, i as u32);
-            self.epoll.add_readable(&listener, token.encode())?;
-            self.splice_listeners[i] = Some(SpliceForward {
-                listener,
-                target: at,
-                auto: true,
-            });
+            let i = self.watch_splice_listener(listener, target, true)?;
             auto.bound.insert((*port, *v6), i);
         }
         self.skip_ns_listeners();
         Ok(())
+    }
+
+    /// Files a `-T` listener (`auto`: `-T auto`'s) in a free slot and
+    /// watches it; its slot.
+    fn watch_splice_listener(
+        &mut self,
+        listener: crate::sys::tcp::TcpListener,
+        target: SocketAddr,
+        auto: bool,
+    ) -> io::Result<usize> {
+        let i = free_slot(&mut self.splice_listeners);
+        let token = Token::new(Kind::SpliceListen, 0, i as u32);
+        self.epoll.add_readable(&listener, token.encode())?;
+        self.splice_listeners[i] = Some(SpliceForward {
+            listener,
+            target,
+            auto,
+        });
+        Ok(i)
     }
 
     /// Tells `-t auto` the namespace ports that are ours (`-T`
@@ -172,7 +181,7 @@ impl Engine {
             .splice_listeners
             .iter()
             .flatten()
-            .filter_map(|f| f.listener.local_addr().ok().map(|a| a.port()))
+            .map(|f| f.listener.local_addr().port())
             .collect();
         self.listeners.set_skip(skip);
     }
@@ -202,14 +211,7 @@ impl Engine {
                 .map(|&(at, port)| crate::netns::ns_listener(agent, at, port))
                 .collect::<io::Result<Vec<_>>>()?;
             for (listener, target) in made {
-                let i = free_slot(&mut self.splice_listeners);
-                let token = Token::new(Kind::SpliceListen, 0, i as u32);
-                self.epoll.add_readable(&listener, token.encode())?;
-                self.splice_listeners[i] = Some(SpliceForward {
-                    listener,
-                    target,
-                    auto: false,
-                });
+                self.watch_splice_listener(listener, target, false)?;
             }
             self.skip_ns_listeners();
         }
@@ -221,11 +223,14 @@ impl Engine {
     /// many. Spliced TCP connections go on; a `-U` listener's flows end
     /// with it, as their replies went out through it.
     pub(super) fn remove_ns(&mut self, udp: bool, addrs: &[SocketAddr]) -> usize {
-        let on = |a: io::Result<SocketAddr>| a.is_ok_and(|a| addrs.contains(&a));
+        let on = |a: SocketAddr| addrs.contains(&a);
         let mut n = 0;
         if udp {
             for (i, slot) in self.udp_splice_listeners.iter_mut().enumerate() {
-                if slot.as_ref().is_some_and(|f| on(f.sock.local_addr())) {
+                if slot
+                    .as_ref()
+                    .is_some_and(|f| f.sock.local_addr().is_ok_and(on))
+                {
                     *slot = None;
                     self.udp_splice.close_listener(i as ListenerKey);
                     n += 1;
@@ -460,7 +465,7 @@ pub(super) fn new_splice_flow(
     flows: &mut UdpSpliceFlows,
     epoll: &Epoll,
     agent: Option<&mut Agent>,
-    (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
+    (key, client, target): SpliceFlow,
     now: Instant,
 ) -> Option<(usize, u8)> {
     let v6 = target.is_ipv6();
@@ -476,8 +481,10 @@ pub(super) fn new_splice_flow(
     };
     sock.connect(target).ok()?;
     let info = udp_info(client, target, inbound);
-    let local = sock
-        .local_addr()
+    // As for spliced TCP: the source only matters to records.
+    let local = Some(&sock)
+        .filter(|_| flows.rec.on_open || flows.rec.on_end)
+        .and_then(|s| s.local_addr().ok())
         .unwrap_or(SocketAddr::new(crate::flow::unspecified(v6), 0));
     let meta = crate::flow::record::Meta::new(info, (local, target), now);
     let (index, gen) = flows.insert(key, client, sock, (meta, !inbound), now)?;
@@ -494,7 +501,7 @@ pub(super) fn new_splice_flow(
 pub(super) fn gate_udp_splice(
     gate: &mut Option<Gate>,
     splice: &UdpSpliceFlows,
-    (key, client, target): (ListenerKey, SocketAddr, SocketAddr),
+    (key, client, target): SpliceFlow,
     inbound: bool,
     payload: &[u8],
     now: Instant,

@@ -431,7 +431,7 @@ mod tests {
     fn pair() -> (TcpStream, TcpSocket) {
         let l = crate::sys::tcp::TcpListener::bind("127.0.0.1:0".parse().unwrap());
         let l = l.unwrap();
-        let addr = l.local_addr().unwrap();
+        let addr = l.local_addr();
         let client = TcpStream::connect(addr).unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {

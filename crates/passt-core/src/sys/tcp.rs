@@ -271,8 +271,8 @@ impl TcpListener {
         Ok(TcpListener { fd, local })
     }
 
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     fn bound(fd: &OwnedFd) -> io::Result<SocketAddr> {
