@@ -19,6 +19,21 @@ function v4(w: number): string {
   return `${w >>> 24}.${(w >>> 16) & 255}.${(w >>> 8) & 255}.${w & 255}`;
 }
 
+// IPv4 addresses as text, by value: a guest talks to few addresses, and
+// a worker woken for each new flow builds strings slowly (cold caches).
+const V4_CACHE = 1024;
+const v4Text = new Map<number, string>();
+
+function v4Cached(w: number): string {
+  let s = v4Text.get(w);
+  if (s === undefined) {
+    if (v4Text.size >= V4_CACHE) v4Text.clear();
+    s = v4(w);
+    v4Text.set(w, s);
+  }
+  return s;
+}
+
 function v6(w: Uint32Array, at: number): string {
   if (w[at] === 0 && w[at + 1] === 0 && w[at + 2] === 0xffff) return `::ffff:${v4(w[at + 3]!)}`;
   const g: number[] = [];
@@ -45,7 +60,7 @@ export function flowFromWords(w: Uint32Array): FlowInfo {
   return {
     proto: PROTOS[w[1]!] ?? 'tcp',
     direction: w[0] === 1 ? 'inbound' : 'outbound',
-    src: { addr: six ? v6(w, 5) : v4(w[5]!), port: w[3]! },
-    dst: { addr: six ? v6(w, 9) : v4(w[9]!), port: w[4]! },
+    src: { addr: six ? v6(w, 5) : v4Cached(w[5]!), port: w[3]! },
+    dst: { addr: six ? v6(w, 9) : v4Cached(w[9]!), port: w[4]! },
   };
 }

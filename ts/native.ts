@@ -286,7 +286,13 @@ export interface Binding {
    * is its token, the flow written into `words` (flow-words.ts); finished
    * flows an object; `null` after `timeoutMs` without one, `false` once
    * the engine is gone. */
-  policyQueueNext(queue: number, timeoutMs: number, words: Uint32Array): number | { type: 'flow-end'; records: FlowRecord[] } | null | false;
+  policyQueueNext(
+    queue: number,
+    timeoutMs: number,
+    words: Uint32Array,
+    token?: number,
+    verdict?: Verdict | { error: string },
+  ): number | { type: 'flow-end'; records: FlowRecord[] } | null | false;
   /** The worker's answer to the request `token`. */
   policyQueueAnswer(queue: number, token: number, verdict: Verdict | { error: string }): void;
   /** Joins the engine thread (at most 1 s); throws if it does not stop. */
