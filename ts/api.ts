@@ -2,6 +2,8 @@
 // pasta (a network namespace) from Node, and get a handle that says when
 // it is ready, reports its events and flows, changes its forwards, and
 // stops.
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
 import { agentPath, native, type BindingConfig, type EngineEvent, type EngineStats, type FlowRecord, type Forward, type NsForward } from './native.js';
 
 type PastaBackend = Extract<NonNullable<BindingConfig['backend']>, { kind: 'pasta' }>;
@@ -73,8 +75,12 @@ export interface PasstOptions extends CommonOptions {
 export interface PastaOptions extends CommonOptions {
   /** Command to run in a new namespace (default: the user's shell). */
   command?: string[];
-  /** Join this network namespace (path) instead of creating one. */
+  /** Join this network namespace (path) instead of creating one. The
+   * engine stops once that path is deleted (`ip netns del`), unless
+   * `noNetnsQuit`. */
   netns?: string;
+  /** --no-netns-quit: keep going when the `netns` path is deleted. */
+  noNetnsQuit?: boolean;
   /** With `netns`: the user namespace to join first. */
   userns?: string;
   /** Join the namespaces of this process. */
@@ -448,5 +454,38 @@ export async function startPasta(o: PastaOptions = {}): Promise<PastaInstance> {
   config.backend = backend;
   if (o.tcpAuto) config.tcpAuto = true;
   if (o.udpAuto) config.udpAuto = true;
-  return new PastaHandle(startEngine(config, o, w), p, config, backend);
+  const handle = new PastaHandle(startEngine(config, o, w), p, config, backend);
+  if (o.netns !== undefined && o.pid === undefined && !o.noNetnsQuit) stopWhenDeleted(o.netns, handle);
+  return handle;
+}
+
+/** Stops `handle` once the namespace file at `path` is gone (man pasta,
+ * --no-netns-quit): inotify on its directory, which `ip netns del`'s
+ * unlink wakes; a poll each second where the directory cannot be
+ * watched. The engine's agent keeps the namespace itself alive, so the
+ * file is what says the namespace's owner is done with it. */
+function stopWhenDeleted(path: string, handle: PastaHandle): void {
+  let timer: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  const done = () => {
+    watcher?.close();
+    if (timer) clearInterval(timer);
+  };
+  const check = () => {
+    if (existsSync(path)) return;
+    done();
+    handle.stop();
+  };
+  const poll = () => {
+    watcher?.close();
+    timer ??= setInterval(check, 1000).unref();
+  };
+  try {
+    watcher = watch(dirname(path), check).on('error', poll);
+    watcher.unref();
+  } catch {
+    poll();
+  }
+  void handle.exited.then(done);
+  check();
 }

@@ -42,6 +42,10 @@ export interface GuestOverrides {
   /** --dns-host: that resolver (default: the first of its family). */
   dnsHost4?: string;
   dnsHost6?: string;
+  /** -o: the source address of outbound sockets of each family (not
+   * towards the host's loopback); default: as the routes choose. */
+  outbound4?: string;
+  outbound6?: string;
   disabled?: BindingConfig['guest']['disabled'];
 }
 
@@ -133,6 +137,8 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
     if (!o.noMapGw) gatewayMap.v6 = o.mapHostLoopback6 ?? gw6;
     if (d6.map) gatewayMap.dns6 = d6.map;
   }
+  if (o.outbound4 !== undefined) gatewayMap.out4 = o.outbound4;
+  if (o.outbound6 !== undefined) gatewayMap.out6 = o.outbound6;
   const plan: GuestPlan = { guest, gatewayMap };
   if (h4) plan.ifname4 = h4.ifname;
   if (h6) plan.ifname6 = h6.ifname;

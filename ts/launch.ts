@@ -161,7 +161,7 @@ export async function launch(c: Config): Promise<number> {
     configNet: c.pasta.configNet,
     ...(t.kind === 'command' ? { command: t.argv } : {}),
     ...(t.kind === 'pid' ? { pid: t.pid } : {}),
-    ...(t.kind === 'netns' ? { netns: t.path, ...(t.userns ? { userns: t.userns } : {}) } : {}),
+    ...(t.kind === 'netns' ? { netns: t.path, ...(t.userns ? { userns: t.userns } : {}), ...(c.pasta.noNetnsQuit ? { noNetnsQuit: true } : {}) } : {}),
     ...(c.pasta.ifname !== undefined ? { nsIfname: c.pasta.ifname } : {}),
     ...(c.pasta.nsMac !== undefined ? { nsMac: c.pasta.nsMac } : {}),
     ...(c.pasta.noSplice ? { noSplice: true } : {}),

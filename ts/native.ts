@@ -148,14 +148,16 @@ export interface BindingConfig {
     mtu?: number;
     disabled: Partial<Record<'dhcp' | 'ndp' | 'dhcpv6' | 'ra' | 'icmp' | 'tcp' | 'udp', boolean>>;
   };
-  /** Addresses the guest reaches the host's loopback through. */
   /** Gateway to host loopback per family; dns4/dns6: DNS traffic (port
-   * 53) to `match` goes to the host's resolver `host`. */
+   * 53) to `match` goes to the host's resolver `host`; out4/out6: the
+   * address outbound sockets bind to (-o), except towards loopback. */
   gatewayMap?: {
     v4?: string;
     v6?: string;
     dns4?: { match: string; host: string };
     dns6?: { match: string; host: string };
+    out4?: string;
+    out6?: string;
   };
   pcap?: string;
   /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */

@@ -188,3 +188,26 @@ while True:
   t.regex(dump.stdout, /192\.0\.2\.1\.18501 > 192\.0\.2\.2\.\d+: Flags \[R\.\], cksum 0x[0-9a-f]+ \(correct\)/, dump.stdout);
   t.notRegex(dump.stdout, /incorrect|bad udp cksum/, dump.stdout);
 });
+
+test('--netns PATH: pasta quits once the namespace file is deleted, and stays with --no-netns-quit', async (t) => {
+  const { inFakehost } = await import('../helpers/fakehost.js');
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d)
+    for q in "" --no-netns-quit; do
+      touch $d/ns; unshare --net=$d/ns true
+      node dist/cli/pasta.js -f -q --config-net $q --netns $d/ns & p=$!
+      for i in $(seq 100); do nsenter --net=$d/ns ip -o -4 addr show | grep -q 192.0.2.2 && break; sleep 0.1; done
+      echo "configured=$(nsenter --net=$d/ns ip -o -4 addr show | grep -c 192.0.2.2)"
+      umount $d/ns; rm $d/ns
+      for i in $(seq 30); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+      if kill -0 $p 2>/dev/null; then echo "q=$q running"; kill $p; wait $p; else wait $p; echo "q=$q exited $?"; fi
+    done
+    rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.is(r.stdout.match(/^configured=1$/gm)?.length, 2, out);
+  t.regex(r.stdout, /^q= exited 0$/m, out);
+  t.regex(r.stdout, /^q=--no-netns-quit running$/m, out);
+});

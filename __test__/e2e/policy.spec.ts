@@ -6,17 +6,8 @@
 // get 5 s (--policy-timeout) where the test depends on the hook's
 // answer: a loaded CI machine must not turn a decision into the default.
 import test from 'ava';
-import { inFakehost, remoteNs } from '../helpers/fakehost.js';
+import { file, inFakehost, remoteNs, waitPort } from '../helpers/fakehost.js';
 import { httpServer } from '../helpers/http.js';
-
-/** Writes `text` to $d/NAME inside the script (a heredoc). */
-const file = (name: string, text: string) => `cat > $d/${name} <<'EOF_${name.replace(/\W/g, '_')}'
-${text}
-EOF_${name.replace(/\W/g, '_')}
-`;
-
-const waitPort = (host: string, port: number) =>
-  `for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("${host}", ${port}))' 2>/dev/null && break; sleep 0.1; done`;
 
 for (const unprivileged of [false, true]) {
 test(`allow-list: a denied TCP port is refused at once, a denied UDP port gets ICMP, an allowed port works${unprivileged ? ' (as nobody)' : ''}`, async (t) => {

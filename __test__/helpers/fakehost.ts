@@ -22,6 +22,16 @@ rx() { nsenter --net=/proc/$r/ns/net "$@"; }
 rx sh -c 'ip link set lo up; ip addr add 198.51.100.2/24 dev r1; ip -6 addr add 2001:db8:1::2/64 dev r1 nodad; ip link set r1 up'
 `;
 
+/** A bash snippet writing `text` to $d/NAME (a quoted heredoc). */
+export const file = (name: string, text: string) => `cat > $d/${name} <<'EOF_${name.replace(/\W/g, '_')}'
+${text}
+EOF_${name.replace(/\W/g, '_')}
+`;
+
+/** A bash snippet waiting (5 s at most) until host:port accepts. */
+export const waitPort = (host: string, port: number) =>
+  `for i in $(seq 50); do python3 -c 'import socket; socket.create_connection(("${host}", ${port}))' 2>/dev/null && break; sleep 0.1; done`;
+
 export interface Run {
   status: number | null;
   stdout: string;

@@ -94,7 +94,7 @@ test('missing value, long form', fails('pasta', ['--netns'], "option '--netns' r
 test('mode-only options', fails('pasta', ['-s', '/tmp/x'], '-s: passt-only option'));
 test('mode-only options, the other way', fails('passt', ['--config-net'], '--config-net: pasta-only option'));
 test('unsupported options', fails('passt', ['--vhost-user'], '--vhost-user: not supported'));
-test('recognised but not yet implemented', fails('pasta', ['--no-netns-quit'], '--no-netns-quit: not supported yet'));
+test('recognised but not yet implemented', fails('pasta', ['--no-copy-routes'], '--no-copy-routes: not supported yet'));
 test('-u auto, -T auto and -U auto are accepted by pasta', (t) => {
   const f = config('pasta', ['-u', 'auto', '-T', 'auto', '-U', 'auto']).forward;
   t.deepEqual([f.udp.mode, f.tcpNs.mode, f.udpNs.mode], ['auto', 'auto', 'auto']);
@@ -144,6 +144,16 @@ test('--dns-forward and --dns-host: one address per family', (t) => {
   t.is(g.dnsForward6, 'fd00::3');
   t.is(g.dnsHost4, '127.0.0.53');
 });
+test('-o: one source address per family', (t) => {
+  const g = config('pasta', ['-o', '198.51.100.3', '--outbound', '2001:db8:1::3']).guest;
+  t.is(g.outbound4, '198.51.100.3');
+  t.is(g.outbound6, '2001:db8:1::3');
+});
+
+test('-o twice for one family', fails('passt', ['-o', '198.51.100.3', '-o', '198.51.100.4'], '-o 198.51.100.4: an IPv4 address was already given'));
+
+test('-o takes an address', fails('passt', ['-o', 'eth0'], '-o eth0: not an IPv4 or IPv6 address'));
+
 test('--dns-forward twice for one family', fails('passt', ['--dns-forward', '10.0.2.3', '--dns-forward', '10.0.2.4'], '--dns-forward 10.0.2.4: an IPv4 address was already given'));
 test('-t with ports is accepted', (t) => t.is(config('passt', ['-t', '8080:80']).forward.tcp.mode, 'spec'));
 test('port spec errors come first', fails('pasta', ['-t', '1000-1010:2000-2011'], '-t 1000-1010:2000-2011: range lengths differ (11 vs 12)'));

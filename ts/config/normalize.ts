@@ -132,6 +132,7 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       seen.add(fam);
       if (long === 'dns-forward') guest[fam === 4 ? 'dnsForward4' : 'dnsForward6'] = v;
       if (long === 'dns-host') guest[fam === 4 ? 'dnsHost4' : 'dnsHost6'] = v;
+      if (long === 'outbound') guest[fam === 4 ? 'outbound4' : 'outbound6'] = v;
     }
   }
   // --map-host-loopback: one address per family, the last given wins;
@@ -193,7 +194,7 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     guest,
     forward,
     passt: { oneOff: flag('one-off') },
-    pasta: { target: { kind: 'command', argv: [] }, configNet: flag('config-net'), netnsOnly: flag('netns-only'), noSplice: flag('no-splice') },
+    pasta: { target: { kind: 'command', argv: [] }, configNet: flag('config-net'), netnsOnly: flag('netns-only'), noSplice: flag('no-splice'), noNetnsQuit: flag('no-netns-quit') },
   };
   const set = <K extends 'pidFile' | 'pcap' | 'interface' | 'outboundIf4' | 'outboundIf6'>(key: K, long: string) => {
     const v = one(long);

@@ -61,5 +61,7 @@ export interface Config {
     nsMac?: string;
     netnsOnly: boolean;
     noSplice: boolean;
+    /** --no-netns-quit */
+    noNetnsQuit: boolean;
   };
 }

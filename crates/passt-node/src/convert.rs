@@ -206,6 +206,8 @@ pub fn gateway_map(v: &Value) -> R<GatewayMap> {
         v6: parsed(s, "gatewayMap", "v6")?,
         dns4,
         dns6,
+        out4: parsed(s, "gatewayMap", "out4")?,
+        out6: parsed(s, "gatewayMap", "out6")?,
     })
 }
 

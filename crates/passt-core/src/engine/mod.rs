@@ -34,7 +34,7 @@ pub use stats::{Snapshot, Stats};
 pub use token::{Kind, Token};
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -346,6 +346,15 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         None => None,
     };
     let hooks = gate.as_ref().map(|g| g.hooks).unwrap_or_default();
+    // -o: an address this host does not have would fail every flow.
+    let map = config.gateway_map;
+    for a in [map.out4.map(IpAddr::from), map.out6.map(IpAddr::from)]
+        .into_iter()
+        .flatten()
+    {
+        std::net::UdpSocket::bind((a, 0))
+            .map_err(|e| io::Error::new(e.kind(), format!("-o {a}: cannot bind to it: {e}")))?;
+    }
     let mut tcp = TcpFlows::new(config.gateway_map, config.guest.mtu.unwrap_or(65520));
     let mut udp = UdpFlows::new(config.gateway_map);
     let mut splice = SpliceFlows::new();
@@ -1229,7 +1238,6 @@ fn inbound_view(
     peer: std::net::SocketAddr,
     guest_port: u16,
 ) -> Option<(std::net::SocketAddr, std::net::SocketAddr)> {
-    use std::net::IpAddr;
     let cfg = l2.config();
     let v6 = peer.is_ipv6();
     // Loopback clients come from the address that stands for the host's

@@ -31,8 +31,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// Most concurrent echo flows; more are refused (counted by the caller).
 pub const MAX_FLOWS: usize = 1024;
 
-/// Translation of the gateway address to the host's loopback, and of the
-/// DNS address the guest was given to the host's resolver.
+/// How a guest's outbound flows become host sockets: the gateway address
+/// goes to the host's loopback, the DNS address the guest was given to
+/// the host's resolver, and sockets to anything but loopback are bound
+/// to the `-o` address of their family, if given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct GatewayMap {
     pub v4: Option<std::net::Ipv4Addr>,
@@ -41,6 +43,9 @@ pub struct GatewayMap {
     /// resolver really is), port 53 only, UDP and TCP.
     pub dns4: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
     pub dns6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
+    /// `-o`, `--outbound`: the source address of outbound sockets.
+    pub out4: Option<std::net::Ipv4Addr>,
+    pub out6: Option<std::net::Ipv6Addr>,
 }
 
 /// The DNS port, the only one `--dns-forward` maps.
@@ -74,6 +79,18 @@ impl GatewayMap {
             IpAddr::V4(a) if Some(a) == self.v4 => super::loopback(false),
             IpAddr::V6(a) if Some(a) == self.v6 => super::loopback(true),
             other => other,
+        }
+    }
+
+    /// The address an outbound socket to `target` is bound to: the `-o`
+    /// address of its family, except towards loopback (the mapped
+    /// gateway), where the host's services see a loopback client as
+    /// they would without us.
+    pub fn source(&self, target: IpAddr) -> Option<IpAddr> {
+        match target {
+            t if t.is_loopback() => None,
+            IpAddr::V4(_) => self.out4.map(IpAddr::V4),
+            IpAddr::V6(_) => self.out6.map(IpAddr::V6),
         }
     }
 
@@ -193,7 +210,11 @@ impl IcmpFlows {
                 if self.by_key.len() >= MAX_FLOWS {
                     return Err(RequestError::TooManyFlows);
                 }
-                let at = via.bind.unwrap_or(super::unspecified(v6));
+                let target = via.target.unwrap_or(self.map.outbound(dst));
+                let at = via
+                    .bind
+                    .or_else(|| self.map.source(target))
+                    .unwrap_or(super::unspecified(v6));
                 // The kernel lets two ping sockets bind one identifier and
                 // gives the replies to one of them: the identifier's flow
                 // to another destination leaves this one a fresh one.
@@ -207,7 +228,6 @@ impl IcmpFlows {
                     PingSocket::open_at(at, id).or_else(|_| PingSocket::open_at(at, 0))
                 }
                 .map_err(RequestError::Socket)?;
-                let target = via.target.unwrap_or(self.map.outbound(dst));
                 let info = FlowInfo {
                     proto: Proto::Icmp,
                     direction: Direction::Outbound,
@@ -343,6 +363,26 @@ mod tests {
         assert_eq!(map.outbound_sock(sa("[fd00::53]:53")), sa("[::1]:53"));
         assert_eq!(map.outbound_sock(sa("[fd00::53]:54")), sa("[fd00::53]:54"));
         assert_eq!(map.outbound_sock(sa("192.0.2.9:53")), sa("192.0.2.9:53"));
+    }
+
+    #[test]
+    fn outbound_sockets_bind_to_the_o_address_of_their_family_but_not_towards_loopback() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let map = GatewayMap {
+            out4: Some("198.51.100.3".parse().unwrap()),
+            out6: Some("2001:db8:1::3".parse().unwrap()),
+            ..GatewayMap::default()
+        };
+        assert_eq!(map.source(ip("198.51.100.2")), Some(ip("198.51.100.3")));
+        assert_eq!(map.source(ip("2001:db8:1::2")), Some(ip("2001:db8:1::3")));
+        assert_eq!(map.source(ip("127.0.0.1")), None);
+        assert_eq!(map.source(ip("::1")), None);
+        let v4_only = GatewayMap {
+            out4: map.out4,
+            ..GatewayMap::default()
+        };
+        assert_eq!(v4_only.source(ip("2001:db8:1::2")), None);
+        assert_eq!(GatewayMap::default().source(ip("198.51.100.2")), None);
     }
 
     #[test]

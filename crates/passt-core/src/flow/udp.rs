@@ -297,7 +297,8 @@ impl UdpFlows {
 
     /// Makes the outbound flow of `src` (the guest) to `dst`, its socket
     /// connected to `target` (the mapped destination, or a policy's
-    /// rewrite) and bound to `bind`'s address when given.
+    /// rewrite) and bound to `bind`'s address when given, else to `-o`'s
+    /// (`GatewayMap::source`).
     pub fn open(
         &mut self,
         src: SocketAddr,
@@ -316,6 +317,7 @@ impl UdpFlows {
         } else {
             Ipv4Addr::UNSPECIFIED.into()
         };
+        let bind = bind.or_else(|| self.map.source(target.ip()));
         let local = bind.unwrap_or(any);
         // The guest's port, when free; taken by another socket without
         // SO_REUSEADDR, or privileged: then the kernel picks one.

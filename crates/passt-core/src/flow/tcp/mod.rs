@@ -506,9 +506,9 @@ impl<S: FlowSocket> TcpFlows<S> {
     }
 
     /// Opens the flow a guest SYN (`syn`, from `guest` to `dst`) asked
-    /// for, connecting to `target` (from `bind`, if given) — the policy's
-    /// rewrite, or the mapped destination. The guest gets a RST if the
-    /// host cannot even start connecting.
+    /// for, connecting to `target` (from `bind`, if given, else from
+    /// `-o`'s address) — the policy's rewrite, or the mapped destination.
+    /// The guest gets a RST if the host cannot even start connecting.
     pub fn open(
         &mut self,
         guest: SocketAddr,
@@ -526,6 +526,7 @@ impl<S: FlowSocket> TcpFlows<S> {
             Self::refuse(guest, dst, syn, out);
             return Err(DropReason::NoFlow);
         }
+        let bind = bind.or_else(|| Some(SocketAddr::new(self.map.source(target.ip())?, 0)));
         let sock = match bind {
             Some(src) => S::connect_from(target, src),
             None => S::connect(target),

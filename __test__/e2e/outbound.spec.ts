@@ -1,0 +1,90 @@
+// -o / --outbound end to end: pasta in the fake host, whose second
+// namespace (remoteNs, 198.51.100.2 and 2001:db8:1::2) runs a peer that
+// answers each TCP connection and UDP datagram with the client address it
+// saw. The fake host has a second address of each family on the link to
+// it, one the routes would not choose (IPv4: a secondary address; IPv6:
+// a deprecated one, RFC 6724 rule 3). With -o, the guest's flows must
+// come from those, except towards the host's loopback (the mapped
+// gateway); without -o, from the routes' choice. An address the host
+// lacks is refused at start.
+import test from 'ava';
+import { file, inFakehost, remoteNs, waitPort } from '../helpers/fakehost.js';
+
+// `python3 peer.py ADDR PORT`: tells each TCP client and UDP sender the
+// address it came from ("from ADDR", IPv4 without the ::ffff: prefix).
+const peer = `
+import socket, sys, threading
+addr, port = sys.argv[1], int(sys.argv[2])
+fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
+def text(a): return ("from " + a[0].removeprefix("::ffff:") + "\\n").encode()
+def tcp():
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    if fam == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((addr, port)); s.listen()
+    while True:
+        c, a = s.accept(); c.sendall(text(a)); c.close()
+u = socket.socket(fam, socket.SOCK_DGRAM)
+if fam == socket.AF_INET6: u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+u.bind((addr, port))
+threading.Thread(target=tcp, daemon=True).start()
+while True:
+    b, a = u.recvfrom(100); u.sendto(text(a), a)
+`;
+
+// `python3 client.py PROTO HOST PORT`: prints "PROTO HOST: <answer>".
+const client = `
+import socket, sys
+proto, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    if proto == "tcp":
+        s = socket.create_connection((host, port), timeout=5); a = s.makefile().readline()
+    else:
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        s = socket.socket(fam, socket.SOCK_DGRAM); s.settimeout(5); s.sendto(b"hi", (host, port)); a = s.recv(100).decode()
+    print(proto, host + ":", a.strip())
+except OSError as e:
+    print(proto, host + ":", "failed", e)
+`;
+
+const asks = `for p in tcp udp; do for h in 198.51.100.2 2001:db8:1::2; do python3 $d/client.py $p $h 18140; done; done
+python3 $d/client.py tcp 192.0.2.1 18141; ping -c 1 -W 2 198.51.100.2 >/dev/null; echo "ping=$?"`;
+
+test('-o: outbound TCP, UDP and pings leave from the given address of each family, not towards the host loopback; a foreign address is refused', async (t) => {
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `set -u; d=$(mktemp -d); chmod 755 $d
+    ${remoteNs}
+    ip addr add 198.51.100.9/24 dev r0
+    ip -6 addr add 2001:db8:1::9/64 dev r0 nodad preferred_lft 0
+    ${file('peer.py', peer)}
+    ${file('client.py', client)}
+    ${file('asks.sh', asks)}
+    chmod 644 $d/*
+    nsenter --net=/proc/$r/ns/net python3 $d/peer.py :: 18140 & p=$!
+    python3 $d/peer.py 127.0.0.1 18141 & l=$!
+    ${waitPort('198.51.100.2', 18140)}
+    ${waitPort('127.0.0.1', 18141)}
+    echo "== with -o"
+    node dist/cli/pasta.js --config-net -q -o 198.51.100.9 --outbound 2001:db8:1::9 -- sh -c "d=$d; . $d/asks.sh"
+    echo "== without"
+    node dist/cli/pasta.js --config-net -q -- sh -c "d=$d; . $d/asks.sh"
+    echo "== foreign"
+    node dist/cli/pasta.js --config-net -q -o 203.0.113.7 -- true; echo "status=$?"
+    kill $p $l $r; rm -rf $d`,
+  ]);
+  const out = r.stdout + r.stderr;
+  const [, withO = '', without = ''] = r.stdout.split(/^== .*$/m);
+  for (const p of ['tcp', 'udp']) {
+    t.regex(withO, new RegExp(`^${p} 198\\.51\\.100\\.2: from 198\\.51\\.100\\.9$`, 'm'), out);
+    t.regex(withO, new RegExp(`^${p} 2001:db8:1::2: from 2001:db8:1::9$`, 'm'), out);
+    // Without -o the routes choose the link's first address: -o did it.
+    t.regex(without, new RegExp(`^${p} 198\\.51\\.100\\.2: from 198\\.51\\.100\\.1$`, 'm'), out);
+    t.regex(without, new RegExp(`^${p} 2001:db8:1::2: from 2001:db8:1::1$`, 'm'), out);
+  }
+  // The host's loopback services still see a loopback client.
+  t.regex(withO, /^tcp 192\.0\.2\.1: from 127\.0\.0\.1$/m, out);
+  t.regex(withO, /^ping=0$/m, out);
+  t.regex(r.stdout, /^status=1$/m, out);
+  t.regex(r.stderr, /^pasta: -o 203\.0\.113\.7: cannot bind to it: .*$/m, out);
+});
