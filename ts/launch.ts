@@ -121,6 +121,7 @@ export async function launch(c: Config): Promise<number> {
     debug: c.log.debug,
     format: c.log.format,
     ...(c.log.file ? { file: c.log.file } : {}),
+    ...(c.log.size !== undefined ? { fileSize: c.log.size } : {}),
   });
   const background = !c.foreground && process.env[DAEMON_ENV] !== '1';
   if (c.mode === 'passt') {

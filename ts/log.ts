@@ -1,7 +1,11 @@
 // Messages for people, and for machines with --log-format json: to
 // standard error unless -q, or to -l FILE. Finished flows (--log-flows)
 // are log lines too, so one stream carries everything in one format.
-import { appendFileSync } from 'node:fs';
+// The file never grows past its limit (--log-size, 1 MiB by default, as
+// man pasta says it is mandatory): when a line would not fit, the oldest
+// lines go, a quarter of the limit at once so that this is rare, and the
+// file still starts with a whole line.
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { EngineStats, Endpoint, FlowRecord } from './native.js';
 
 export type LogFormat = 'text' | 'json';
@@ -12,6 +16,8 @@ export interface LoggerOptions {
   debug?: boolean;
   file?: string;
   format?: LogFormat;
+  /** The file's limit in bytes (default LOG_SIZE). */
+  fileSize?: number;
   /** Where lines go instead of the file or standard error (tests). */
   write?: (line: string) => void;
   now?: () => Date;
@@ -31,7 +37,32 @@ export function formatFlow(r: FlowRecord): string {
   );
 }
 
+/** --log-size: its default, and the least it takes. */
+export const LOG_SIZE = 1 << 20;
+export const LOG_SIZE_MIN = 4096;
+
+/** Keeps the newest `keep` bytes of `file` from a line's start; its new
+ * size. */
+function dropOldest(file: string, keep: number): number {
+  let data: Buffer;
+  try {
+    data = readFileSync(file);
+  } catch {
+    return 0;
+  }
+  let tail = data.subarray(Math.max(0, data.length - Math.max(0, keep)));
+  if (tail.length < data.length) {
+    const nl = tail.indexOf(10);
+    tail = nl < 0 ? tail.subarray(tail.length) : tail.subarray(nl + 1);
+  }
+  writeFileSync(file, tail);
+  return tail.length;
+}
+
 export class Logger {
+  /** The log file's size, once known (undefined before its first line). */
+  #size?: number;
+
   constructor(
     private readonly prog: string,
     private readonly opts: LoggerOptions = {},
@@ -39,8 +70,25 @@ export class Logger {
 
   #write(line: string): void {
     if (this.opts.write) this.opts.write(line);
-    else if (this.opts.file) appendFileSync(this.opts.file, `${line}\n`);
+    else if (this.opts.file) this.#append(this.opts.file, `${line}\n`);
     else process.stderr.write(`${line}\n`);
+  }
+
+  #append(file: string, text: string): void {
+    const limit = this.opts.fileSize ?? LOG_SIZE;
+    let bytes = Buffer.from(text);
+    // A line longer than the whole file would be: its start, cut.
+    if (bytes.length > limit) bytes = Buffer.concat([bytes.subarray(0, limit - 1), Buffer.from('\n')]);
+    if (this.#size === undefined) {
+      try {
+        this.#size = statSync(file).size;
+      } catch {
+        this.#size = 0;
+      }
+    }
+    if (this.#size + bytes.length > limit) this.#size = dropOldest(file, limit - bytes.length - Math.floor(limit / 4));
+    appendFileSync(file, bytes);
+    this.#size += bytes.length;
   }
 
   /** Text: `prefixed` lines carry the program's name, as passt's do for

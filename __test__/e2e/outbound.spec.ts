@@ -49,7 +49,8 @@ except OSError as e:
 const asks = `for p in tcp udp; do for h in 198.51.100.2 2001:db8:1::2; do python3 $d/client.py $p $h 18140; done; done
 python3 $d/client.py tcp 192.0.2.1 18141; ping -c 1 -W 2 198.51.100.2 >/dev/null; echo "ping=$?"`;
 
-test('-o: outbound TCP, UDP and pings leave from the given address of each family, not towards the host loopback; a foreign address is refused', async (t) => {
+for (const unprivileged of [false, true]) {
+test(`-o: outbound TCP, UDP and pings leave from the given address of each family, not towards the host loopback; a foreign address is refused${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
   const r = await inFakehost([
     'bash',
     '-c',
@@ -72,7 +73,7 @@ test('-o: outbound TCP, UDP and pings leave from the given address of each famil
     echo "== foreign"
     node dist/cli/pasta.js --config-net -q -o 203.0.113.7 -- true; echo "status=$?"
     kill $p $l $r; rm -rf $d`,
-  ]);
+  ], { unprivileged });
   const out = r.stdout + r.stderr;
   const [, withO = '', without = ''] = r.stdout.split(/^== .*$/m);
   for (const p of ['tcp', 'udp']) {
@@ -88,3 +89,4 @@ test('-o: outbound TCP, UDP and pings leave from the given address of each famil
   t.regex(r.stdout, /^status=1$/m, out);
   t.regex(r.stderr, /^pasta: -o 203\.0\.113\.7: cannot bind to it: .*$/m, out);
 });
+}

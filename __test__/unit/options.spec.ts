@@ -203,3 +203,5 @@ test('--policy-timeout must be positive', fails('passt', ['--policy', 'p.mjs', '
 test('--policy-timeout needs --policy', fails('pasta', ['--policy-timeout', '50'], '--policy-timeout: needs --policy'));
 test('--log-format is text or json', fails('passt', ['--log-format', 'xml'], "--log-format xml: not 'text' or 'json'"));
 test('--policy needs a file', fails('pasta', ['--policy'], "option '--policy' requires an argument"));
+test('--log-size: bytes, at least 4096', (t) => t.is(config('pasta', ['-l', '/tmp/x', '--log-size', '65536']).log.size, 65536));
+test('--log-size below its floor', fails('passt', ['--log-size', '100'], '--log-size 100: out of range (4096-1099511627776)'));

@@ -3,6 +3,7 @@
 // this build cannot do yet. Pure: no I/O, so tests call it directly.
 import { isIP, isIPv4 } from 'node:net';
 import { Parser } from 'yargs/helpers';
+import { LOG_SIZE_MIN } from '../log.js';
 import { ConfigError } from './errors.js';
 import { BY_LONG, BY_SHORT, OPTIONS, spelled, type Mode, type OptionDef } from './options.js';
 import { parsePortOption, type PortForward } from './portspec.js';
@@ -218,6 +219,8 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
   }
   const logFile = one('log-file');
   if (logFile !== undefined) config.log.file = logFile;
+  const logSize = one('log-size');
+  if (logSize !== undefined) config.log.size = intIn(name('log-size'), logSize, LOG_SIZE_MIN, 2 ** 40);
   for (const long of ['interface', 'outbound-if4', 'outbound-if6', 'ns-ifname']) {
     const v = one(long);
     if (v !== undefined && (v.length > 15 || /[\s/]/.test(v))) throw new ConfigError(`${name(long)} ${v}: not an interface name`);

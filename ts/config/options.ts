@@ -45,7 +45,7 @@ export const OPTIONS: OptionDef[] = [
   def('foreground', 'f', undefined, both, 'ok', "Don't run in background"),
   def('stderr', 'e', undefined, both, 'ok', 'Log to standard error too'),
   def('log-file', 'l', 'PATH', both, 'ok', 'Log to file PATH'),
-  def('log-size', undefined, 'SIZE', both, 'later', 'Limit log file size to SIZE bytes'),
+  def('log-size', undefined, 'SIZE', both, 'ok', 'Limit log file size to SIZE bytes'),
   def('runas', undefined, 'UID|UID:GID|LOGIN|LOGIN:GROUP', both, 'later', 'Change to given UID and GID'),
   def('help', 'h', undefined, both, 'ok', 'Display this help message and exit'),
   def('version', undefined, undefined, both, 'ok', 'Show version and exit'),

@@ -16,6 +16,8 @@ export interface Config {
     quiet: boolean;
     stderr: boolean;
     file?: string;
+    /** --log-size: the log file's limit in bytes (default LOG_SIZE). */
+    size?: number;
     /** --stats: print counters on exit. */
     stats: boolean;
     /** --log-flows: a line per finished flow. */
