@@ -46,6 +46,11 @@ export interface GuestOverrides {
    * towards the host's loopback); default: as the routes choose. */
   outbound4?: string;
   outbound6?: string;
+  /** --map-guest-addr: the address (per family) the guest reaches the
+   * host's copy of its own address through; the host's clients from that
+   * address appear from it, not from the gateway. */
+  mapGuestAddr4?: string;
+  mapGuestAddr6?: string;
   disabled?: BindingConfig['guest']['disabled'];
 }
 
@@ -122,6 +127,7 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
     };
     if (!o.noMapGw) gatewayMap.v4 = o.mapHostLoopback4 ?? gw4;
     if (d.map) gatewayMap.dns4 = d.map;
+    if (o.mapGuestAddr4) gatewayMap.guest4 = { match: o.mapGuestAddr4, host: addr4 };
   }
   const addr6 = o.address6 ?? h6?.addrs[0]?.addr;
   const gw6 = o.gateway6 ?? h6?.gateway ?? undefined;
@@ -136,6 +142,7 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
     };
     if (!o.noMapGw) gatewayMap.v6 = o.mapHostLoopback6 ?? gw6;
     if (d6.map) gatewayMap.dns6 = d6.map;
+    if (o.mapGuestAddr6) gatewayMap.guest6 = { match: o.mapGuestAddr6, host: addr6 };
   }
   if (o.outbound4 !== undefined) gatewayMap.out4 = o.outbound4;
   if (o.outbound6 !== undefined) gatewayMap.out6 = o.outbound6;

@@ -150,7 +150,9 @@ export interface BindingConfig {
   };
   /** Gateway to host loopback per family; dns4/dns6: DNS traffic (port
    * 53) to `match` goes to the host's resolver `host`; out4/out6: the
-   * address outbound sockets bind to (-o), except towards loopback. */
+   * address outbound sockets bind to (-o), except towards loopback;
+   * guest4/guest6 (--map-guest-addr): `match` leads to the guest's own
+   * address `host` on the host, and clients from it appear from `match`. */
   gatewayMap?: {
     v4?: string;
     v6?: string;
@@ -158,6 +160,8 @@ export interface BindingConfig {
     dns6?: { match: string; host: string };
     out4?: string;
     out6?: string;
+    guest4?: { match: string; host: string };
+    guest6?: { match: string; host: string };
   };
   pcap?: string;
   /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */

@@ -35,6 +35,15 @@ test('--dns-forward: the guest is given that address, which leads to the first r
   t.is(direct.gatewayMap.dns4, undefined);
 });
 
+test('--map-guest-addr leads to the guest\'s own address, per family, as given or assigned', (t) => {
+  const p = planGuest(host, parseResolvConf(''), { mapGuestAddr4: '169.254.1.2', mapGuestAddr6: 'fd00::a' });
+  t.deepEqual(p.gatewayMap.guest4, { match: '169.254.1.2', host: '192.0.2.2' });
+  t.deepEqual(p.gatewayMap.guest6, { match: 'fd00::a', host: 'fd00::2' });
+  const a = planGuest(host, parseResolvConf(''), { mapGuestAddr4: '169.254.1.2', address4: '10.0.0.5' });
+  t.deepEqual(a.gatewayMap.guest4, { match: '169.254.1.2', host: '10.0.0.5' });
+  t.is(a.gatewayMap.guest6, undefined);
+});
+
 test('overrides win; --no-map-gw and -4 drop what they should', (t) => {
   const p = planGuest(host, parseResolvConf('nameserver 198.51.100.53\nnameserver 2001:db8::53\n'), {
     address4: '10.0.0.5',

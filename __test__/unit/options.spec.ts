@@ -205,3 +205,9 @@ test('--log-format is text or json', fails('passt', ['--log-format', 'xml'], "--
 test('--policy needs a file', fails('pasta', ['--policy'], "option '--policy' requires an argument"));
 test('--log-size: bytes, at least 4096', (t) => t.is(config('pasta', ['-l', '/tmp/x', '--log-size', '65536']).log.size, 65536));
 test('--log-size below its floor', fails('passt', ['--log-size', '100'], '--log-size 100: out of range (4096-1099511627776)'));
+test('--map-guest-addr: one address per family', (t) => {
+  const g = config('pasta', ['--map-guest-addr', '169.254.1.2', '--map-guest-addr', 'fd00::a']).guest;
+  t.is(g.mapGuestAddr4, '169.254.1.2');
+  t.is(g.mapGuestAddr6, 'fd00::a');
+});
+test('--map-guest-addr twice for one family', fails('pasta', ['--map-guest-addr', '169.254.1.2', '--map-guest-addr', '169.254.1.3'], '--map-guest-addr 169.254.1.3: an IPv4 address was already given'));

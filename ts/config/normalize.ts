@@ -73,7 +73,7 @@ function tokenize(mode: Mode, argv: string[]): { given: Map<string, Given>; rest
   return { given, rest: r.argv._.map(String) };
 }
 
-const MULTI = new Set(['map-host-loopback', 'address', 'gateway', 'outbound', 'dns', 'dns-forward', 'dns-host', 'tcp-ports', 'udp-ports', 'tcp-ns', 'udp-ns']);
+const MULTI = new Set(['map-host-loopback', 'map-guest-addr', 'address', 'gateway', 'outbound', 'dns', 'dns-forward', 'dns-host', 'tcp-ports', 'udp-ports', 'tcp-ns', 'udp-ns']);
 
 export function parseArgs(mode: Mode, argv: string[]): Parsed {
   const { given, rest } = tokenize(mode, argv);
@@ -124,7 +124,7 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       guest[key] = v;
     }
   }
-  for (const long of ['outbound', 'dns-forward', 'dns-host']) {
+  for (const long of ['outbound', 'dns-forward', 'dns-host', 'map-guest-addr']) {
     const seen = new Set<number>();
     for (const v of all(long)) {
       const fam = isIP(v);
@@ -134,6 +134,7 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       if (long === 'dns-forward') guest[fam === 4 ? 'dnsForward4' : 'dnsForward6'] = v;
       if (long === 'dns-host') guest[fam === 4 ? 'dnsHost4' : 'dnsHost6'] = v;
       if (long === 'outbound') guest[fam === 4 ? 'outbound4' : 'outbound6'] = v;
+      if (long === 'map-guest-addr') guest[fam === 4 ? 'mapGuestAddr4' : 'mapGuestAddr6'] = v;
     }
   }
   // --map-host-loopback: one address per family, the last given wins;

@@ -77,7 +77,7 @@ export const OPTIONS: OptionDef[] = [
   def('no-ra', undefined, undefined, both, 'ok', 'Disable router advertisements'),
   def('no-map-gw', undefined, undefined, both, 'ok', "Don't map the gateway address to the host"),
   def('map-host-loopback', undefined, 'ADDR', both, 'ok', "Translate ADDR to the host's loopback"),
-  def('map-guest-addr', undefined, 'ADDR', both, 'later', "Translate ADDR to the guest's address"),
+  def('map-guest-addr', undefined, 'ADDR', both, 'ok', "Translate ADDR to the guest's address"),
   def('ipv4-only', '4', undefined, both, 'ok', 'Enable IPv4 operation only'),
   def('ipv6-only', '6', undefined, both, 'ok', 'Enable IPv6 operation only'),
   def('stats', undefined, undefined, both, 'ok', 'Print frame and drop counters on exit'),

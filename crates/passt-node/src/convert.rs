@@ -168,46 +168,47 @@ pub fn gateway_map(v: &Value) -> R<GatewayMap> {
     let Some(s) = section(v, "config", "gatewayMap")? else {
         return Ok(GatewayMap::default());
     };
-    let dns = |key: &str| -> R<Option<(String, String)>> {
-        match section(s, "gatewayMap", key)? {
-            None => Ok(None),
-            Some(d) => {
-                let p = format!("gatewayMap.{key}");
-                Ok(Some((
-                    req_string(d, &p, "match")?,
-                    req_string(d, &p, "host")?,
-                )))
-            }
-        }
-    };
-    let parse = |key: &str, (m, h): (String, String)| -> R<(IpAddr, IpAddr)> {
-        let ip = |a: &str| {
-            a.parse::<IpAddr>()
-                .map_err(|_| format!("gatewayMap.{key}: '{a}' is not an address"))
+    // `{ match, host }`: two addresses of the family the key ends with.
+    let pair = |key: &str| -> R<Option<(IpAddr, IpAddr)>> {
+        let Some(d) = section(s, "gatewayMap", key)? else {
+            return Ok(None);
         };
-        Ok((ip(&m)?, ip(&h)?))
+        let p = format!("gatewayMap.{key}");
+        let six = key.ends_with('6');
+        let ip = |field: &str| -> R<IpAddr> {
+            let a = req_string(d, &p, field)?;
+            match a.parse::<IpAddr>() {
+                Ok(ip) if ip.is_ipv6() == six => Ok(ip),
+                Ok(_) => Err(format!(
+                    "{p}: IPv{} addresses expected",
+                    if six { 6 } else { 4 }
+                )),
+                Err(_) => Err(format!("{p}: '{a}' is not an address")),
+            }
+        };
+        Ok(Some((ip("match")?, ip("host")?)))
     };
-    let dns4 = match dns("dns4")? {
-        None => None,
-        Some(d) => match parse("dns4", d)? {
-            (IpAddr::V4(m), IpAddr::V4(h)) => Some((m, h)),
-            _ => return Err("gatewayMap.dns4: IPv4 addresses expected".into()),
-        },
+    let v4 = |key: &str| -> R<Option<(Ipv4Addr, Ipv4Addr)>> {
+        Ok(match pair(key)? {
+            Some((IpAddr::V4(m), IpAddr::V4(h))) => Some((m, h)),
+            _ => None,
+        })
     };
-    let dns6 = match dns("dns6")? {
-        None => None,
-        Some(d) => match parse("dns6", d)? {
-            (IpAddr::V6(m), IpAddr::V6(h)) => Some((m, h)),
-            _ => return Err("gatewayMap.dns6: IPv6 addresses expected".into()),
-        },
+    let v6 = |key: &str| -> R<Option<(Ipv6Addr, Ipv6Addr)>> {
+        Ok(match pair(key)? {
+            Some((IpAddr::V6(m), IpAddr::V6(h))) => Some((m, h)),
+            _ => None,
+        })
     };
     Ok(GatewayMap {
         v4: parsed(s, "gatewayMap", "v4")?,
         v6: parsed(s, "gatewayMap", "v6")?,
-        dns4,
-        dns6,
+        dns4: v4("dns4")?,
+        dns6: v6("dns6")?,
         out4: parsed(s, "gatewayMap", "out4")?,
         out6: parsed(s, "gatewayMap", "out6")?,
+        guest4: v4("guest4")?,
+        guest6: v6("guest6")?,
     })
 }
 

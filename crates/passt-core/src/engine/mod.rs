@@ -1231,7 +1231,8 @@ fn udp_datagram(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> crate::flow
 /// Inbound addressing: the guest's address and port, and the client as the
 /// guest sees it: its real address, except that the host itself (loopback,
 /// or the address it shares with the guest) appears as the gateway, since
-/// the guest would take either for itself (`man passt`, NOTES).
+/// the guest would take either for itself (`man passt`, NOTES); with
+/// `--map-guest-addr`, the shared address appears as the one given.
 fn inbound_view(
     l2: &L2,
     map: &GatewayMap,
@@ -1251,8 +1252,10 @@ fn inbound_view(
     };
     let guest = l2.guest_addr(v6)?;
     let ip = peer.ip();
-    let seen = if ip.is_loopback() || ip == assigned || ip == guest {
+    let seen = if ip.is_loopback() {
         gw
+    } else if ip == assigned || ip == guest {
+        map.guest_alias(assigned).unwrap_or(gw)
     } else {
         ip
     };

@@ -46,6 +46,12 @@ pub struct GatewayMap {
     /// `-o`, `--outbound`: the source address of outbound sockets.
     pub out4: Option<std::net::Ipv4Addr>,
     pub out6: Option<std::net::Ipv6Addr>,
+    /// `--map-guest-addr`: (the address the guest reaches the host's copy
+    /// of its own address through, the guest's own address). The guest
+    /// cannot use its own address for that, and the host's clients from
+    /// it appear from the first.
+    pub guest4: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
+    pub guest6: Option<(std::net::Ipv6Addr, std::net::Ipv6Addr)>,
 }
 
 /// The DNS port, the only one `--dns-forward` maps.
@@ -78,7 +84,23 @@ impl GatewayMap {
         match dst {
             IpAddr::V4(a) if Some(a) == self.v4 => super::loopback(false),
             IpAddr::V6(a) if Some(a) == self.v6 => super::loopback(true),
-            other => other,
+            IpAddr::V4(a) => match self.guest4 {
+                Some((alias, own)) if alias == a => own.into(),
+                _ => dst,
+            },
+            IpAddr::V6(a) => match self.guest6 {
+                Some((alias, own)) if alias == a => own.into(),
+                _ => dst,
+            },
+        }
+    }
+
+    /// The address the host's copy of the guest's own address `own`
+    /// appears as (`--map-guest-addr`), if mapped.
+    pub fn guest_alias(&self, own: IpAddr) -> Option<IpAddr> {
+        match own {
+            IpAddr::V4(a) => self.guest4.filter(|g| g.1 == a).map(|g| g.0.into()),
+            IpAddr::V6(a) => self.guest6.filter(|g| g.1 == a).map(|g| g.0.into()),
         }
     }
 
@@ -97,7 +119,8 @@ impl GatewayMap {
     /// Which address the guest should see a reply from, for a flow whose
     /// guest-side destination was `guest_dst`.
     pub fn inbound(&self, src: IpAddr, guest_dst: IpAddr) -> IpAddr {
-        if src.is_loopback() && self.outbound(guest_dst).is_loopback() {
+        let target = self.outbound(guest_dst);
+        if (src.is_loopback() && target.is_loopback()) || (src == target && target != guest_dst) {
             guest_dst
         } else {
             src
@@ -406,6 +429,33 @@ mod tests {
         );
         let off = GatewayMap::default();
         assert_eq!(off.outbound(ip("192.0.2.1")), ip("192.0.2.1"));
+    }
+
+    #[test]
+    fn the_guest_reaches_the_hosts_copy_of_its_address_through_map_guest_addr() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let map = GatewayMap {
+            v4: Some("192.0.2.1".parse().unwrap()),
+            guest4: Some(("169.254.1.2".parse().unwrap(), "192.0.2.2".parse().unwrap())),
+            guest6: Some(("fd00::a".parse().unwrap(), "fd00::2".parse().unwrap())),
+            ..GatewayMap::default()
+        };
+        assert_eq!(map.outbound(ip("169.254.1.2")), ip("192.0.2.2"));
+        assert_eq!(map.outbound(ip("fd00::a")), ip("fd00::2"));
+        assert_eq!(map.outbound(ip("169.254.1.3")), ip("169.254.1.3"));
+        assert_eq!(map.outbound(ip("192.0.2.1")), ip("127.0.0.1"));
+        assert_eq!(
+            map.inbound(ip("192.0.2.2"), ip("169.254.1.2")),
+            ip("169.254.1.2")
+        );
+        assert_eq!(map.inbound(ip("fd00::2"), ip("fd00::a")), ip("fd00::a"));
+        assert_eq!(
+            map.inbound(ip("192.0.2.9"), ip("192.0.2.9")),
+            ip("192.0.2.9")
+        );
+        assert_eq!(map.guest_alias(ip("192.0.2.2")), Some(ip("169.254.1.2")));
+        assert_eq!(map.guest_alias(ip("192.0.2.3")), None);
+        assert_eq!(GatewayMap::default().guest_alias(ip("192.0.2.2")), None);
     }
 
     #[test]
