@@ -38,6 +38,9 @@ export interface CommonOptions extends GuestOverrides {
   outboundIf6?: string;
   /** --pcap FILE */
   pcap?: string;
+  /** --trace: 'trace' events, a line per frame each way (costly: a
+   * debugging aid). */
+  trace?: boolean;
   /** -t: inbound TCP forwards (bind address, host port, guest port).
    * `bestEffort`: a port that cannot be bound is skipped (-t all)
    * instead of failing the start. `iface`: only connections arriving
@@ -214,6 +217,7 @@ function concrete(p: GuestPlan, list: PortForwardOption[]): Forward[] {
 function base(p: GuestPlan, o: CommonOptions, w?: PolicyWorker): BindingConfig {
   const c: BindingConfig = { guest: p.guest, gatewayMap: p.gatewayMap };
   if (o.pcap) c.pcap = o.pcap;
+  if (o.trace) c.trace = true;
   if (o.tcpForwards?.length) c.tcpForwards = concrete(p, o.tcpForwards);
   if (o.udpForwards?.length) c.udpForwards = concrete(p, o.udpForwards);
   const t = o.policyTimeoutMs;

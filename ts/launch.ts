@@ -30,6 +30,7 @@ function common(c: Config): CommonOptions {
   if (tcp) o.tcpForwards = tcp;
   const udp = hostForwards(c.forward.udp);
   if (udp) o.udpForwards = udp;
+  if (c.log.trace) o.trace = true;
   return o;
 }
 
@@ -90,10 +91,11 @@ function ready(c: Config): void {
 
 /** What cost a flow but not the engine goes to the log, even with -q
  * (policy timeouts and hook errors among them); so do finished flows
- * with --log-flows. */
+ * with --log-flows, and every frame with --trace. */
 function watch(log: Logger, c: Config, inst: Handle): void {
   inst.on('warning', (e) => log.error(e.message));
   if (c.log.flows) inst.on('flow-end', (r) => log.flow(r));
+  if (c.log.trace) inst.on('trace', (e) => e.lines.forEach((l) => log.debug(l)));
 }
 
 /** --policy, --policy-timeout, --log-flows as API options. The module is

@@ -164,6 +164,8 @@ export interface BindingConfig {
     guest6?: { match: string; host: string };
   };
   pcap?: string;
+  /** --trace: a 'trace' event with every frame, described. */
+  trace?: boolean;
   /** Inbound TCP forwards: listen on addr:port, lead to the guest's guestPort. */
   tcpForwards?: Forward[];
   /** Inbound UDP forwards (-u), the same way. */
@@ -224,6 +226,8 @@ export type EngineEvent =
   | { type: 'guest-disconnected'; reason: string }
   | { type: 'command-exited'; status: number }
   | { type: 'warning'; message: string }
+  /** --trace: a line per frame, "in" from the guest, "out" to it. */
+  | { type: 'trace'; lines: string[] }
   | { type: 'stopped'; reason: string };
 
 export interface TsfnSelfTestReport {

@@ -211,3 +211,22 @@ test('--netns PATH: pasta quits once the namespace file is deleted, and stays wi
   t.regex(r.stdout, /^q= exited 0$/m, out);
   t.regex(r.stdout, /^q=--no-netns-quit running$/m, out);
 });
+
+test('--trace: a line per frame each way, in the log', async (t) => {
+  const { inFakehost } = await import('../helpers/fakehost.js');
+  const r = await inFakehost([
+    'bash',
+    '-c',
+    `python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 18160)); s.listen(); c, _ = s.accept(); c.sendall(b"hi"); c.close()' & p=$!
+    sleep 0.3
+    node dist/cli/pasta.js --trace --config-net -q -- sh -c 'ping -c 1 -W 2 192.0.2.1 >/dev/null; python3 -c "import socket; print(socket.create_connection((\\"192.0.2.1\\", 18160), timeout=5).recv(10))"'
+    wait $p`,
+  ]);
+  const out = r.stdout + r.stderr;
+  t.regex(r.stdout, /b'hi'/, out);
+  t.regex(r.stderr, /^pasta: in {2}192\.0\.2\.2 > 192\.0\.2\.1 ICMP type 8 code 0 id \d+ seq 1 len 64$/m, out);
+  t.regex(r.stderr, /^pasta: out 192\.0\.2\.1 > 192\.0\.2\.2 ICMP type 0 code 0 id \d+ seq 1 len 64$/m, out);
+  t.regex(r.stderr, /^pasta: in {2}192\.0\.2\.2:(\d+) > 192\.0\.2\.1:18160 TCP \[S\] seq \d+ win \d+ len 0$/m, out);
+  t.regex(r.stderr, /^pasta: out 192\.0\.2\.1:18160 > 192\.0\.2\.2:\d+ TCP \[S\.\] seq \d+ ack \d+ win \d+ len 0$/m, out);
+  t.regex(r.stderr, /^pasta: out 192\.0\.2\.1:18160 > 192\.0\.2\.2:\d+ TCP \[P?\.\] seq \d+ ack \d+ win \d+ len 2$/m, out);
+});

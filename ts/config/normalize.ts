@@ -185,7 +185,8 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
   const config: Config = {
     mode,
     log: {
-      debug: flag('debug'),
+      debug: flag('debug') || flag('trace'),
+      trace: flag('trace'),
       quiet: flag('quiet'),
       stderr: flag('stderr'),
       stats: flag('stats'),

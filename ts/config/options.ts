@@ -40,7 +40,7 @@ const def = (
 
 export const OPTIONS: OptionDef[] = [
   def('debug', 'd', undefined, both, 'ok', 'Be verbose, print counters on exit'),
-  def('trace', undefined, undefined, both, 'later', 'Be extra verbose, show single packets'),
+  def('trace', undefined, undefined, both, 'ok', 'Be extra verbose, show single packets'),
   def('quiet', 'q', undefined, both, 'ok', "Don't print informational messages"),
   def('foreground', 'f', undefined, both, 'ok', "Don't run in background"),
   def('stderr', 'e', undefined, both, 'ok', 'Log to standard error too'),

@@ -13,6 +13,8 @@ export interface Config {
   mode: Mode;
   log: {
     debug: boolean;
+    /** --trace: every frame, described (implies debug). */
+    trace: boolean;
     quiet: boolean;
     stderr: boolean;
     file?: string;

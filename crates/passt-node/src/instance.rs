@@ -48,6 +48,13 @@ fn event_value(e: Event) -> Value {
             ("status", Value::Number(status.into())),
         ]),
         Event::Warning { message } => Value::object([kind("warning"), ("message", message.into())]),
+        Event::Trace { lines } => Value::object([
+            kind("trace"),
+            (
+                "lines",
+                Value::Array(lines.into_iter().map(Value::String).collect()),
+            ),
+        ]),
         Event::Stopped { reason } => Value::object([kind("stopped"), ("reason", reason.into())]),
     }
 }
@@ -76,6 +83,7 @@ pub fn start(env: Env, ci: CallInfo) -> NapiResult<JsValue> {
         }
         ec.gateway_map = convert::gateway_map(&config)?;
         ec.pcap = convert::pcap(&config)?;
+        ec.trace = matches!(config.get("trace"), Some(Value::Bool(true)));
         let tcp = convert::tcp_forwards(&config)?;
         ec.tcp_forwards = bind_forwards(tcp, "-t", TcpForward::bind_device, sink.as_ref())?;
         let udp = convert::udp_forwards(&config)?;

@@ -1,5 +1,6 @@
 //! What the engine tells its owner, as it happens: the guest link's life,
-//! the pasta command's exit, and why the engine stopped by itself. The
+//! the pasta command's exit, why the engine stopped by itself, and, when
+//! asked for, every frame (`--trace`). The
 //! owner supplies the sink; the engine never waits for it.
 
 use std::path::PathBuf;
@@ -22,6 +23,11 @@ pub enum Event {
     /// accept, say); the owner logs it.
     Warning {
         message: String,
+    },
+    /// `--trace`: a line per frame each way (`wire::describe`), "in" from
+    /// the guest, "out" to it, batched per turn of the event loop.
+    Trace {
+        lines: Vec<String>,
     },
     /// The engine thread ended on its own (not through `stop`).
     Stopped {

@@ -88,6 +88,8 @@ pub struct EngineConfig {
     /// leaves it empty).
     pub gateway_map: GatewayMap,
     pub pcap: Option<PathBuf>,
+    /// `--trace`: report every frame (`Event::Trace`).
+    pub trace: bool,
     /// Inbound TCP forwards (`-t`), bound before anything else starts so
     /// that a port in use fails early and a command finds them listening.
     pub tcp_forwards: Vec<TcpForward>,
@@ -118,6 +120,7 @@ impl Default for EngineConfig {
             agent: None,
             gateway_map: GatewayMap::default(),
             pcap: None,
+            trace: false,
             tcp_forwards: Vec::new(),
             tcp_auto: false,
             splice_forwards: Vec::new(),
@@ -196,6 +199,8 @@ struct Engine {
     flows: Flows,
     tx: TxQueue,
     pcap: Option<PcapWriter<std::io::BufWriter<std::fs::File>>>,
+    /// `--trace`: this turn's frames, described.
+    trace: Option<Vec<String>>,
     /// Inbound forwards; epoll tokens carry their slot and generation.
     listeners: Forwards,
     /// `-T` listeners (token index = position; `-T auto` empties and
@@ -395,6 +400,7 @@ pub fn spawn(config: EngineConfig, sink: Box<dyn EventSink>) -> io::Result<Engin
         l2: L2::new(config.guest),
         tx,
         pcap,
+        trace: config.trace.then(Vec::new),
         listeners,
         ns_auto,
         splice_listeners: config.splice_forwards.into_iter().map(Some).collect(),
@@ -581,6 +587,10 @@ impl Engine {
             if let Some(p) = &mut self.pcap {
                 p.flush()?;
             }
+            if let Some(lines) = self.trace.as_mut().filter(|t| !t.is_empty()) {
+                let lines = std::mem::take(lines);
+                self.sink.event(Event::Trace { lines });
+            }
         }
     }
 
@@ -730,11 +740,12 @@ impl Engine {
         };
         let now = Instant::now();
         let stamp = SystemTime::now();
-        let (l2, flows, tx, pcap, stats) = (
+        let (l2, flows, tx, pcap, trace, stats) = (
             &mut self.l2,
             &mut self.flows,
             &mut self.tx,
             &mut self.pcap,
+            &mut self.trace,
             &self.shared.stats,
         );
         let mut new_flows = Vec::new();
@@ -746,6 +757,9 @@ impl Engine {
             }
             if let Some(p) = pcap {
                 let _ = p.frame(frame, stamp);
+            }
+            if let Some(t) = trace {
+                t.push(format!("in  {}", crate::wire::describe::describe(frame)));
             }
             let trusted = rx == crate::backend::vnet::Rx::Trusted;
             match l2.guest_frame(frame, trusted, now, tx, flows) {
@@ -1190,6 +1204,11 @@ impl Engine {
             let stamp = SystemTime::now();
             for f in self.tx.frames() {
                 p.frame(f, stamp)?;
+            }
+        }
+        if let Some(t) = &mut self.trace {
+            for f in self.tx.frames() {
+                t.push(format!("out {}", crate::wire::describe::describe(f)));
             }
         }
         Stats::add(&stats.frames_out, self.tx.len() as u64);

@@ -35,6 +35,7 @@
 
 pub mod arp;
 pub mod checksum;
+pub mod describe;
 pub mod dhcpv4;
 pub mod dhcpv6;
 pub mod dnsname;
