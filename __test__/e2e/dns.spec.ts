@@ -3,24 +3,12 @@
 // guest is offered the gateway and dig reaches that resolver through it,
 // over UDP and TCP; with --dns-forward ADDR, through ADDR instead.
 import test from 'ava';
-import { fakehostSh, root } from '../helpers/fakehost.js';
+import { inFakehost } from '../helpers/fakehost.js';
 import { dnsServer } from '../helpers/dns.js';
-import { spawn } from 'node:child_process';
 
-function run(script: string, unprivileged = false): Promise<string> {
-  const prefix = unprivileged ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] : [];
-  const argv = [...prefix, fakehostSh, '--dns', '127.0.0.53', '--', 'bash', '-c', script];
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('close', () => {
-      clearTimeout(timer);
-      resolve(out);
-    });
-  });
+async function run(script: string, unprivileged = false): Promise<string> {
+  const r = await inFakehost(['bash', '-c', script], { unprivileged, dns: '127.0.0.53' });
+  return r.stdout + r.stderr;
 }
 
 function script(flags: string, targets: string[]): string {

@@ -38,14 +38,15 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs argv in a fresh fake host; killed after `timeoutMs`, with
- * everything it started (its process group: a leftover holding its
- * output open would otherwise keep the run from ever ending). */
-export function inFakehost(argv: string[], opts: { unprivileged?: boolean; timeoutMs?: number } = {}): Promise<Run> {
+/** Runs argv in a fresh fake host (whose resolv.conf names `dns`, if
+ * given); killed after `timeoutMs`, with everything it started (its
+ * process group: a leftover holding its output open would otherwise keep
+ * the run from ever ending). */
+export function inFakehost(argv: string[], opts: { unprivileged?: boolean; timeoutMs?: number; dns?: string } = {}): Promise<Run> {
   const prefix = opts.unprivileged
     ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', fakehostSh]
     : [fakehostSh];
-  const [cmd, ...args] = [...prefix, '--', ...argv];
+  const [cmd, ...args] = [...prefix, ...(opts.dns ? ['--dns', opts.dns] : []), '--', ...argv];
   return new Promise((resolve) => {
     const child = spawn(cmd!, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
