@@ -4,6 +4,8 @@
 //! again: that frame must parse too, and emitting it once more must give
 //! the same bytes (parse and emit agree, whatever the input was).
 //!
+//! `--trace`'s one-line description of the bytes must not panic either.
+//!
 //! The same bytes then go through the L2 dispatch and the services
 //! (ARP, DHCP, NDP, DHCPv6), with echo, TCP and UDP switched off so that
 //! no socket is ever opened; every reply they emit must parse.
@@ -29,6 +31,7 @@ pub extern "C" fn LLVMFuzzerTestOneInput(data: *const u8, size: usize) -> i32 {
         unsafe { std::slice::from_raw_parts(data, size) }
     };
     check(bytes);
+    let _ = passt_core::wire::describe::describe(bytes);
     dispatch(bytes);
     0
 }
