@@ -94,7 +94,8 @@ test('missing value, long form', fails('pasta', ['--netns'], "option '--netns' r
 test('mode-only options', fails('pasta', ['-s', '/tmp/x'], '-s: passt-only option'));
 test('mode-only options, the other way', fails('passt', ['--config-net'], '--config-net: pasta-only option'));
 test('unsupported options', fails('passt', ['--vhost-user'], '--vhost-user: not supported'));
-test('recognised but not yet implemented', fails('pasta', ['--no-copy-routes'], '--no-copy-routes: not supported yet'));
+test('recognised but not yet implemented', fails('pasta', ['--runas', 'nobody'], '--runas: not supported yet'));
+test('--no-copy-routes and --no-copy-addrs ask for what --config-net does', (t) => t.is(config('pasta', ['--config-net', '--no-copy-routes', '--no-copy-addrs']).pasta.configNet, true));
 test('-u auto, -T auto and -U auto are accepted by pasta', (t) => {
   const f = config('pasta', ['-u', 'auto', '-T', 'auto', '-U', 'auto']).forward;
   t.deepEqual([f.udp.mode, f.tcpNs.mode, f.udpNs.mode], ['auto', 'auto', 'auto']);

@@ -108,8 +108,11 @@ export const OPTIONS: OptionDef[] = [
   def('config-net', undefined, undefined, ['pasta'], 'ok', 'Configure addresses, routes and MTU in the namespace'),
   def('ns-mac-addr', undefined, 'ADDR', ['pasta'], 'ok', 'MAC address of the tap interface in the namespace'),
   def('no-splice', undefined, undefined, ['pasta'], 'ok', "Don't use the splice fast path for local traffic"),
-  def('no-copy-routes', undefined, undefined, ['pasta'], 'later', "Don't copy all the host's routes"),
-  def('no-copy-addrs', undefined, undefined, ['pasta'], 'later', "Don't copy all the host's addresses"),
+  // Newer pasta copies every route and address of the host's interface
+  // unless told not to; --config-net here sets one address and the
+  // default route, which is what these ask for: accepted as they are.
+  def('no-copy-routes', undefined, undefined, ['pasta'], 'ok', "Don't copy all the host's routes (only the default route is ever set)"),
+  def('no-copy-addrs', undefined, undefined, ['pasta'], 'ok', "Don't copy all the host's addresses (only one is ever set)"),
   def('host-lo-to-ns-lo', undefined, undefined, ['pasta'], 'unsupported', "Map host loopback to the namespace's loopback"),
 ];
 
