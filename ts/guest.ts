@@ -19,6 +19,8 @@ export interface GuestOverrides {
   mac?: string;
   /** -m */
   mtu?: number;
+  /** -H: the host name the guest is given by DHCP (option 12). */
+  hostname?: string;
   /** -D (undefined: from resolv.conf; []: none). */
   dns?: string[];
   /** --no-dhcp-dns (pasta: no --dhcp-dns): the guest is told no
@@ -113,6 +115,7 @@ export function planGuest(host: HostInfo, resolv: Resolv, o: GuestOverrides = {}
   };
   const mtu = o.mtu;
   if (mtu !== undefined) guest.mtu = mtu;
+  if (o.hostname !== undefined) guest.hostname = o.hostname;
   const gatewayMap: GuestPlan['gatewayMap'] = {};
 
   const addr4 = o.address4 ?? h4?.addrs[0]?.addr;

@@ -146,6 +146,8 @@ export interface BindingConfig {
     v6?: { addr: string; prefixLen: number; gateway: string; routerLl: string; dns: string[] };
     search: string[];
     mtu?: number;
+    /** -H: sent as DHCP option 12. */
+    hostname?: string;
     disabled: Partial<Record<'dhcp' | 'ndp' | 'dhcpv6' | 'ra' | 'icmp' | 'tcp' | 'udp', boolean>>;
   };
   /** Gateway to host loopback per family; dns4/dns6: DNS traffic (port

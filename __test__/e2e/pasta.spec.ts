@@ -26,20 +26,20 @@ for (const unprivileged of [false, true]) {
   });
 }
 
-test('udhcpc gets the lease: address, mask, router, DNS, MTU, search list', async (t) => {
+test('udhcpc gets the lease: address, mask, router, DNS, MTU, search list, host name', async (t) => {
   const script = [
     'cat > /tmp/lease.sh <<"EOF"',
     '#!/bin/sh',
-    '[ "$1" = bound ] && echo "LEASE ip=$ip subnet=$subnet router=$router dns=$dns mtu=$mtu search=$search lease=$lease"',
+    '[ "$1" = bound ] && echo "LEASE ip=$ip subnet=$subnet router=$router dns=$dns mtu=$mtu search=$search lease=$lease hostname=$hostname"',
     'exit 0',
     'EOF',
     'chmod +x /tmp/lease.sh',
     'ip link set eth0 up',
     'busybox udhcpc -i eth0 -n -q -f -t 5 -s /tmp/lease.sh',
   ].join('\n');
-  const r = await pastaInFakehost({ mtu: 65520, search: ['example.org', 'test.lan'] }, script);
+  const r = await pastaInFakehost({ mtu: 65520, search: ['example.org', 'test.lan'], hostname: 'guest1' }, script);
   t.is(r.result?.status, 0, r.stdout + r.stderr);
-  t.regex(r.stdout, /LEASE ip=192\.0\.2\.2 subnet=255\.255\.255\.0 router=192\.0\.2\.1 dns=192\.0\.2\.1 mtu=65520 search=example\.org test\.lan lease=4294967295/);
+  t.regex(r.stdout, /LEASE ip=192\.0\.2\.2 subnet=255\.255\.255\.0 router=192\.0\.2\.1 dns=192\.0\.2\.1 mtu=65520 search=example\.org test\.lan lease=4294967295 hostname=guest1/);
 });
 
 test('SLAAC from our router advertisement, and dhclient -6 gets the DHCPv6 address', async (t) => {

@@ -212,3 +212,5 @@ test('--map-guest-addr: one address per family', (t) => {
   t.is(g.mapGuestAddr6, 'fd00::a');
 });
 test('--map-guest-addr twice for one family', fails('pasta', ['--map-guest-addr', '169.254.1.2', '--map-guest-addr', '169.254.1.3'], '--map-guest-addr 169.254.1.3: an IPv4 address was already given'));
+test('-H: a host name for DHCP', (t) => t.is(config('passt', ['-H', 'guest1.example']).guest.hostname, 'guest1.example'));
+test('-H refuses what is not a host name', fails('passt', ['-H', 'bad name'], '-H bad name: not a host name'));

@@ -155,6 +155,12 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
   if (mac !== undefined) guest.mac = parseMac(name('mac-addr'), mac);
   const mtu = one('mtu');
   if (mtu !== undefined) guest.mtu = intIn(name('mtu'), mtu, 68, 65520);
+  const hostname = one('hostname');
+  if (hostname !== undefined) {
+    // DHCP option 12 holds 1 to 255 bytes; a name is letters, digits, dots and dashes.
+    if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/.test(hostname)) throw new ConfigError(`${name('hostname')} ${hostname}: not a host name`);
+    guest.hostname = hostname;
+  }
   const dns = all('dns');
   if (dns.length) {
     if (dns.includes('none')) {

@@ -86,7 +86,7 @@ export const OPTIONS: OptionDef[] = [
   def('policy', undefined, 'FILE', both, 'ok', 'Per-flow policy hooks from FILE (.js, .mjs, .ts, .mts)'),
   def('policy-timeout', undefined, 'MS', both, 'ok', 'Decide by --policy-default a flow whose policy decision takes longer (default 100)'),
   def('policy-default', undefined, 'allow|reject', both, 'ok', 'What a flow gets when its policy hook fails or is late (default allow)'),
-  def('hostname', 'H', 'NAME', both, 'unsupported', 'Hostname to send via DHCP'),
+  def('hostname', 'H', 'NAME', both, 'ok', 'Hostname to send via DHCP (option 12)'),
   def('fqdn', undefined, 'NAME', both, 'unsupported', 'FQDN to send via DHCP and DHCPv6'),
   def('print-capabilities', undefined, undefined, ['passt'], 'unsupported', 'Print vhost-user capabilities'),
   def('socket', 's', 'PATH', ['passt'], 'ok', 'UNIX domain socket path for qemu or qrap'),

@@ -52,6 +52,8 @@ pub struct GuestConfig {
     pub search: Vec<String>,
     /// MTU offered (DHCP option 26, NDP MTU option); `None`: not sent.
     pub mtu: Option<u16>,
+    /// `-H`: the host name offered (DHCP option 12); `None`: not sent.
+    pub hostname: Option<String>,
     pub disabled: Disabled,
 }
 
@@ -76,6 +78,7 @@ impl GuestConfig {
             }),
             search: vec!["example.org".into()],
             mtu: Some(65520),
+            hostname: None,
             disabled: Disabled::default(),
         }
     }

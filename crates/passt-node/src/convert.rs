@@ -152,6 +152,12 @@ pub fn guest(v: &Value) -> R<GuestConfig> {
         v6,
         search: list::<String>(v, p, "search")?,
         mtu: int(v, p, "mtu")?,
+        hostname: match string(v, p, "hostname")? {
+            Some(h) if h.is_empty() || h.len() > 255 => {
+                return Err(format!("{p}.hostname: 1 to 255 bytes expected"))
+            }
+            h => h,
+        },
         disabled: Disabled {
             dhcp: flag(&d, dp, "dhcp")?,
             ndp: flag(&d, dp, "ndp")?,

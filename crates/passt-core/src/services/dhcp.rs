@@ -63,6 +63,9 @@ pub fn answer(req: &Request, cfg: &GuestConfig) -> Option<Answer> {
         if let Some(mtu) = cfg.mtu {
             options.push((opt::MTU, mtu.to_be_bytes().to_vec()));
         }
+        if let Some(name) = &cfg.hostname {
+            options.push((opt::HOSTNAME, name.as_bytes().to_vec()));
+        }
     }
 
     let yiaddr = match (kind, req.kind) {
@@ -139,6 +142,17 @@ mod tests {
             option(&a, opt::SEARCH),
             Some(&b"\x07example\x03org\x00"[..])
         );
+        assert_eq!(option(&a, opt::HOSTNAME), None, "not sent unless -H");
+    }
+
+    #[test]
+    fn the_host_name_goes_in_option_12() {
+        let cfg = GuestConfig {
+            hostname: Some("guest1".into()),
+            ..GuestConfig::example()
+        };
+        let a = answer(&req(MessageType::Discover), &cfg).unwrap();
+        assert_eq!(option(&a, opt::HOSTNAME), Some(&b"guest1"[..]));
     }
 
     #[test]
