@@ -214,3 +214,5 @@ test('--map-guest-addr: one address per family', (t) => {
 test('--map-guest-addr twice for one family', fails('pasta', ['--map-guest-addr', '169.254.1.2', '--map-guest-addr', '169.254.1.3'], '--map-guest-addr 169.254.1.3: an IPv4 address was already given'));
 test('-H: a host name for DHCP', (t) => t.is(config('passt', ['-H', 'guest1.example']).guest.hostname, 'guest1.example'));
 test('-H refuses what is not a host name', fails('passt', ['-H', 'bad name'], '-H bad name: not a host name'));
+test('--host-lo-to-ns-lo asks for what pasta does by default', (t) => t.false(config('pasta', ['--host-lo-to-ns-lo']).pasta.noSplice));
+test('--host-lo-to-ns-lo with --no-splice', fails('pasta', ['--host-lo-to-ns-lo', '--no-splice'], '--host-lo-to-ns-lo: needs the splice path that --no-splice turns off'));

@@ -205,6 +205,7 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
     passt: { oneOff: flag('one-off') },
     pasta: { target: { kind: 'command', argv: [] }, configNet: flag('config-net'), netnsOnly: flag('netns-only'), noSplice: flag('no-splice'), noNetnsQuit: flag('no-netns-quit') },
   };
+  if (flag('host-lo-to-ns-lo') && flag('no-splice')) throw new ConfigError(`${name('host-lo-to-ns-lo')}: needs the splice path that ${name('no-splice')} turns off`);
   const set = <K extends 'pidFile' | 'pcap' | 'interface' | 'outboundIf4' | 'outboundIf6'>(key: K, long: string) => {
     const v = one(long);
     if (v !== undefined) config[key] = v;

@@ -113,7 +113,10 @@ export const OPTIONS: OptionDef[] = [
   // default route, which is what these ask for: accepted as they are.
   def('no-copy-routes', undefined, undefined, ['pasta'], 'ok', "Don't copy all the host's routes (only the default route is ever set)"),
   def('no-copy-addrs', undefined, undefined, ['pasta'], 'ok', "Don't copy all the host's addresses (only one is ever set)"),
-  def('host-lo-to-ns-lo', undefined, undefined, ['pasta'], 'unsupported', "Map host loopback to the namespace's loopback"),
+  // Newer pasta sends the host's loopback clients of -t/-u to the
+  // namespace from its public address unless given this; here they are
+  // always spliced to the namespace's loopback (unless --no-splice).
+  def('host-lo-to-ns-lo', undefined, undefined, ['pasta'], 'ok', "Map host loopback to the namespace's loopback (always done, unless --no-splice)"),
 ];
 
 export const BY_LONG = new Map(OPTIONS.map((o) => [o.long, o]));
