@@ -34,11 +34,14 @@ for i in $(seq 50); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
 if kill -0 $p 2>/dev/null; then echo "pasta still running"; kill $p; else echo "pasta gone"; fi
 kill $s $w; rm -rf $d`;
 
-test('a podman-style start: --netns PATH in the background, DNS at 169.254.1.1, the host at 169.254.1.2, gone with the namespace', async (t) => {
-  const r = await inFakehost(['bash', '-c', script], { dns: '127.0.0.53' });
+// Rootless podman runs pasta as the user: so does the second run.
+for (const unprivileged of [false, true]) {
+test(`a podman-style start: --netns PATH in the background, DNS at 169.254.1.1, the host at 169.254.1.2, gone with the namespace${unprivileged ? ' (as nobody)' : ''}`, async (t) => {
+  const r = await inFakehost(['bash', '-c', script], { dns: '127.0.0.53', unprivileged });
   const out = r.stdout + r.stderr;
   t.regex(out, /^started=0$/m, out);
   t.regex(out, /^dns 203\.0\.113\.7$/m, out);
   t.regex(out, /^tcp host service, client 192\.0\.2\.2$/m, out);
   t.regex(out, /^pasta gone$/m, out);
 });
+}
