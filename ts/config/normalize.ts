@@ -112,9 +112,14 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       ra: flag('no-ra'),
     },
   };
+  // Options taking one address per family.
   for (const [long, v4key, v6key] of [
     ['address', 'address4', 'address6'],
     ['gateway', 'gateway4', 'gateway6'],
+    ['outbound', 'outbound4', 'outbound6'],
+    ['dns-forward', 'dnsForward4', 'dnsForward6'],
+    ['dns-host', 'dnsHost4', 'dnsHost6'],
+    ['map-guest-addr', 'mapGuestAddr4', 'mapGuestAddr6'],
   ] as const) {
     for (const v of all(long)) {
       const fam = isIP(v);
@@ -122,19 +127,6 @@ export function parseArgs(mode: Mode, argv: string[]): Parsed {
       const key = fam === 4 ? v4key : v6key;
       if (guest[key] !== undefined) throw new ConfigError(`${name(long)} ${v}: an IPv${fam} address was already given`);
       guest[key] = v;
-    }
-  }
-  for (const long of ['outbound', 'dns-forward', 'dns-host', 'map-guest-addr']) {
-    const seen = new Set<number>();
-    for (const v of all(long)) {
-      const fam = isIP(v);
-      if (!fam) throw new ConfigError(`${name(long)} ${v}: not an IPv4 or IPv6 address`);
-      if (seen.has(fam)) throw new ConfigError(`${name(long)} ${v}: an IPv${fam} address was already given`);
-      seen.add(fam);
-      if (long === 'dns-forward') guest[fam === 4 ? 'dnsForward4' : 'dnsForward6'] = v;
-      if (long === 'dns-host') guest[fam === 4 ? 'dnsHost4' : 'dnsHost6'] = v;
-      if (long === 'outbound') guest[fam === 4 ? 'outbound4' : 'outbound6'] = v;
-      if (long === 'map-guest-addr') guest[fam === 4 ? 'mapGuestAddr4' : 'mapGuestAddr6'] = v;
     }
   }
   // --map-host-loopback: one address per family, the last given wins;

@@ -174,37 +174,32 @@ pub fn gateway_map(v: &Value) -> R<GatewayMap> {
     let Some(s) = section(v, "config", "gatewayMap")? else {
         return Ok(GatewayMap::default());
     };
-    // `{ match, host }`: two addresses of the family the key ends with.
+    // `{ match, host }`: two addresses; `v4`/`v6` want both of one family.
     let pair = |key: &str| -> R<Option<(IpAddr, IpAddr)>> {
         let Some(d) = section(s, "gatewayMap", key)? else {
             return Ok(None);
         };
         let p = format!("gatewayMap.{key}");
-        let six = key.ends_with('6');
         let ip = |field: &str| -> R<IpAddr> {
             let a = req_string(d, &p, field)?;
-            match a.parse::<IpAddr>() {
-                Ok(ip) if ip.is_ipv6() == six => Ok(ip),
-                Ok(_) => Err(format!(
-                    "{p}: IPv{} addresses expected",
-                    if six { 6 } else { 4 }
-                )),
-                Err(_) => Err(format!("{p}: '{a}' is not an address")),
-            }
+            a.parse()
+                .map_err(|_| format!("{p}: '{a}' is not an address"))
         };
         Ok(Some((ip("match")?, ip("host")?)))
     };
     let v4 = |key: &str| -> R<Option<(Ipv4Addr, Ipv4Addr)>> {
-        Ok(match pair(key)? {
-            Some((IpAddr::V4(m), IpAddr::V4(h))) => Some((m, h)),
-            _ => None,
-        })
+        match pair(key)? {
+            None => Ok(None),
+            Some((IpAddr::V4(m), IpAddr::V4(h))) => Ok(Some((m, h))),
+            Some(_) => Err(format!("gatewayMap.{key}: IPv4 addresses expected")),
+        }
     };
     let v6 = |key: &str| -> R<Option<(Ipv6Addr, Ipv6Addr)>> {
-        Ok(match pair(key)? {
-            Some((IpAddr::V6(m), IpAddr::V6(h))) => Some((m, h)),
-            _ => None,
-        })
+        match pair(key)? {
+            None => Ok(None),
+            Some((IpAddr::V6(m), IpAddr::V6(h))) => Ok(Some((m, h))),
+            Some(_) => Err(format!("gatewayMap.{key}: IPv6 addresses expected")),
+        }
     };
     Ok(GatewayMap {
         v4: parsed(s, "gatewayMap", "v4")?,
