@@ -105,8 +105,14 @@ test('--map-guest-addr: the guest reaches the host\'s copy of its address throug
     ${file('peer.py', peer)}
     ${file('client.py', client)}
     chmod 644 $d/*
-    python3 $d/peer.py :: 18150 & p=$!
+    # The alias exists in the fake host too, with nothing listening on
+    # it: without the option, the guest's connection to it is refused
+    # there, and goes nowhere else.
+    ip addr add 169.254.1.2/32 dev lo
+    python3 $d/peer.py 192.0.2.2 18150 & p=$!
+    python3 $d/peer.py fd00::2 18150 & p6=$!
     ${waitPort('192.0.2.2', 18150)}
+    ${waitPort('fd00::2', 18150)}
     ${file('ns.sh', `python3 $d/peer.py :: 18151 & s=$!
 if [ -n "$m" ]; then
   for h in 169.254.1.2 fd00::a; do for p in tcp udp; do python3 $d/client.py $p $h 18150; done; done
@@ -123,7 +129,7 @@ touch $d/asked; for i in $(seq 100); do [ -e $d/told ] && break; sleep 0.05; don
       python3 -c 'import socket; s = socket.create_connection(("192.0.2.2", 18151), timeout=5, source_address=("192.0.2.2", 0)); print("inbound:", s.makefile().readline().strip())'
       touch $d/told; wait $q
     done
-    kill $p; rm -rf $d`,
+    kill $p $p6; rm -rf $d`,
   ]);
   const out = r.stdout + r.stderr;
   const [, mapped = '', plain = ''] = r.stdout.split(/^== map:.*$/m);
